@@ -1,0 +1,77 @@
+"""HotpotQA (distractor setting) in either layout, as plain dicts in the original layout.
+
+    examples = load_hotpot("../shared/data/hotpotqa/hotpot_dev_distractor_first100.json")
+    examples = load_hotpot("hotpotqa/hotpot_qa")          # the hub, validation split
+
+Original layout: ``{_id, question, answer, type, level, supporting_facts: [[title, sent_id], ...],
+context: [[title, [sentence, ...]], ...]}``. The Hugging Face layout (``id``, ``supporting_facts:
+{title, sent_id}``, ``context: {title, sentences}``) is converted to it. Files may be JSON (a list)
+or JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HUB_ID = "hotpotqa/hotpot_qa"
+
+
+class HotpotError(ValueError):
+    """A HotpotQA source that cannot be read; the message names the file and the row."""
+
+
+def _to_original(row: dict[str, Any], where: str) -> dict[str, Any]:
+    try:
+        context = row["context"]
+        if isinstance(context, dict):  # HF layout
+            context = [[t, list(s)] for t, s in zip(context["title"], context["sentences"], strict=True)]
+        facts = row.get("supporting_facts") or []
+        if isinstance(facts, dict):
+            facts = [[t, i] for t, i in zip(facts["title"], facts["sent_id"], strict=True)]
+        return {
+            "_id": row.get("_id", row.get("id")),
+            "question": row["question"],
+            "answer": row.get("answer", ""),
+            "type": row.get("type", ""),
+            "level": row.get("level", ""),
+            "supporting_facts": facts,
+            "context": context,
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise HotpotError(f"{where}: not a HotpotQA example ({type(e).__name__}: {e})") from e
+
+
+def load_hotpot(source: str | Path, split: str = "validation", limit: int | None = None) -> list[dict[str, Any]]:
+    """Examples from a local JSON/JSONL file (either layout) or from the hub (``hotpotqa/hotpot_qa``)."""
+    path = Path(source)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        try:
+            rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise HotpotError(f"{path}: not valid JSON or JSONL (line {e.lineno}: {e.msg})") from e
+        rows = rows[:limit] if limit else rows
+        return [_to_original(r, f"{path} row {i}") for i, r in enumerate(rows)]
+    if path.exists() or str(source).startswith((".", "/")):
+        raise HotpotError(f"{source}: not a HotpotQA file")
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(str(source), "distractor", split=split)
+    except Exception as e:  # offline, unknown id, ...
+        raise HotpotError(f"cannot load {source} from the hub ({type(e).__name__}); pass a local file instead") from e
+    if limit:
+        ds = ds.select(range(min(limit, len(ds))))
+    return [_to_original(r, f"{source} row {i}") for i, r in enumerate(ds)]
+
+
+def paragraphs(example: dict[str, Any]) -> list[tuple[str, str]]:
+    """(title, text) of each context paragraph of an example in the original layout."""
+    return [(title, "".join(sentences).strip()) for title, sentences in example["context"]]
+
+
+def paragraph_text(title: str, text: str) -> str:
+    """How a paragraph is shown as a document: its title, then its text (one format everywhere)."""
+    return f"{title}\n{text}"

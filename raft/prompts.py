@@ -1,0 +1,79 @@
+"""Every prompt of the project, in one place.
+
+- ``student_prompt``: what the fine-tuned model sees, in training (raft.generate writes it into the
+  dataset) and in evaluation (the lm-eval tasks call the same function). One template for both.
+- ``question_messages``: the teacher writes questions about one chunk.
+- ``answer_messages``: the teacher writes the chain-of-thought answer against the documents.
+
+The answer format (from the RAFT paper and its reference code): reasoning step by step, text copied
+from the documents wrapped in ``##begin_quote##`` ... ``##end_quote##``, and a last line
+``<ANSWER>: final answer``.
+"""
+
+from __future__ import annotations
+
+BEGIN_QUOTE = "##begin_quote##"
+END_QUOTE = "##end_quote##"
+ANSWER_TAG = "<ANSWER>:"
+
+STUDENT_INSTRUCTION = (
+    "Answer the question using the documents above. Think step by step, copy the sentences that "
+    f"support the answer between {BEGIN_QUOTE} and {END_QUOTE}, and end with a line "
+    f"'{ANSWER_TAG} <final answer>'."
+)
+
+
+def format_documents(documents: list[str]) -> str:
+    return "".join(f"<DOCUMENT>{doc}</DOCUMENT>\n" for doc in documents)
+
+
+def student_prompt(documents: list[str], question: str) -> str:
+    """The student's input: each document in a <DOCUMENT> block (already shuffled), then the question."""
+    return f"{format_documents(documents)}\nQuestion: {question}\n\n{STUDENT_INSTRUCTION}"
+
+
+QUESTION_SYSTEM = (
+    "You are a synthetic question-answer pair generator. Given a chunk of context about some topic, "
+    "generate {n} example questions a user could ask and would be answered using information from the "
+    "chunk. The questions should be able to be answered in a few words or less. Write one question per "
+    "line and nothing else."
+)
+
+
+def question_messages(chunk: str, n: int) -> list[dict[str, str]]:
+    """Chat messages asking the teacher for ``n`` questions about ``chunk`` (one per line)."""
+    return [
+        {"role": "system", "content": QUESTION_SYSTEM.format(n=n)},
+        {"role": "user", "content": f"<CHUNK>\n{chunk}\n</CHUNK>"},
+    ]
+
+
+ANSWER_SYSTEM = (
+    "You are a helpful question answerer who can provide an answer given a question and relevant context."
+)
+
+ANSWER_INSTRUCTIONS = f"""Answer this question using the information given in the context above. Here are things to pay attention to:
+- First provide step-by-step reasoning on how to answer the question.
+- In the reasoning, if you need to copy paste some sentences from the context, include them in {BEGIN_QUOTE} and {END_QUOTE}. This means that things outside of {BEGIN_QUOTE} and {END_QUOTE} are not directly copy paste from the context.
+- Only copy text that appears word for word in the context.
+- End your response with the final answer in the form {ANSWER_TAG} $answer, the answer should be succinct.
+You MUST begin your final answer with the tag "{ANSWER_TAG}"."""
+
+
+def answer_messages(question: str, documents: list[str]) -> list[dict[str, str]]:
+    """Chat messages asking the teacher for a chain-of-thought answer to ``question`` over ``documents``."""
+    return [
+        {"role": "system", "content": ANSWER_SYSTEM},
+        {"role": "user", "content": f"{format_documents(documents)}\nQuestion: {question}\n\n{ANSWER_INSTRUCTIONS}"},
+    ]
+
+
+def student_example(documents: list[str], question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+    """Ready-to-train columns in TRL's conversational formats, built from the one student template.
+
+    ``prompt``/``completion`` give TRL a completion-only loss; ``messages`` is the same conversation
+    for assistant-only loss with a chat template that marks the assistant part.
+    """
+    user = {"role": "user", "content": student_prompt(documents, question)}
+    assistant = {"role": "assistant", "content": answer}
+    return {"messages": [user, assistant], "prompt": [user], "completion": [assistant]}
