@@ -1,0 +1,130 @@
+"""Recipes and overrides: every shipped recipe loads, user mistakes are one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from raft.config import (
+    SCHEMAS,
+    ConfigError,
+    FinetuneConfig,
+    available_recipes,
+    help_text,
+    load_config,
+    resource_dir,
+    save_config,
+)
+
+RECIPES = resource_dir("recipes")
+ALL_YAML = sorted(RECIPES.rglob("*.yaml"))
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("path", ALL_YAML, ids=[str(p.relative_to(RECIPES)) for p in ALL_YAML])
+def test_every_recipe_yaml_loads(path: Path):
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), f"{path} is not a mapping"
+    if "command" not in data:  # accelerate configs and similar live beside the recipes
+        assert path.parent.name != "recipes", f"{path}: a top-level recipe needs a 'command' key"
+        return
+    command = data["command"]
+    assert command in SCHEMAS
+    required = {"finetune": ["model=placeholder"], "evaluate": ["model=placeholder"]}.get(command, [])
+    cfg = load_config(command, [f"recipe={path}", *required])
+    assert isinstance(cfg, SCHEMAS[command])
+
+
+def test_overrides_merge_over_recipe_over_defaults(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("command: finetune\nmodel: some/model\nlora:\n  rank: 8\ntrain:\n  learning_rate: 1.0e-3\n")
+    cfg = load_config("finetune", [f"recipe={recipe}", "lora.rank=16", "train.max_steps=5", "lora.target_modules=[q_proj, v_proj]"])
+    assert cfg.model == "some/model"  # from the recipe
+    assert cfg.lora.rank == 16  # override beats recipe
+    assert cfg.train.learning_rate == 1e-3  # recipe beats default
+    assert cfg.train.max_steps == 5
+    assert cfg.lora.target_modules == ["q_proj", "v_proj"]
+    assert cfg.lora.dropout == FinetuneConfig().lora.dropout  # default untouched
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["model=m", "lora.rnak=8"], "unknown key 'lora.rnak' in command line; did you mean 'lora.rank'?"),
+        (["model=m", "lora.rank=abc"], "lora.rank='abc' is not int"),
+        (["model=m", "train.learning_rate=fast"], "train.learning_rate='fast' is not float"),
+        (["recipe=does_not_exist"], "unknown recipe 'does_not_exist'; available:"),
+        (["lora.rank=8"], "missing required setting 'model'"),
+        (["model"], "argument 'model' is not key=value"),
+    ],
+)
+def test_user_errors_name_the_key(args, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config("finetune", args)
+    message = str(err.value)
+    assert expected in message and "\n" not in message
+
+
+def test_recipe_for_another_command_is_refused(tmp_path):
+    recipe = tmp_path / "g.yaml"
+    recipe.write_text("command: generate\nseed: 1\n")
+    with pytest.raises(ConfigError, match="is for raft.generate, not raft.finetune"):
+        load_config("finetune", [f"recipe={recipe}", "model=m"])
+
+
+def test_unknown_key_inside_a_recipe_names_the_file(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("command: generate\nquestion_per_chunk: 2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml; did you mean 'questions_per_chunk'"):
+        load_config("generate", [f"recipe={recipe}"])
+
+
+def test_help_lists_every_key_with_default_and_description():
+    text = help_text("finetune")
+    for key in ("model", "lora.rank", "lora.target_modules", "train.learning_rate", "train.max_steps", "resume", "merge", "dry_run"):
+        assert f"  {key}: " in text
+    assert "lora.rank: 64  LoRA rank" in text
+
+
+def test_saved_config_reloads_to_the_same_configuration(tmp_path):
+    cfg = load_config("finetune", ["model=m", "lora.rank=8", "train.max_steps=3"])
+    path = save_config(cfg, tmp_path)
+    again = load_config("finetune", [f"recipe={path}"])
+    assert again.lora.rank == 8 and again.train.max_steps == 3 and again.model == "m"
+
+
+def test_available_recipes_are_top_level_recipes_only():
+    names = available_recipes()
+    assert names, "no recipes found"
+    assert all(not n.startswith("accelerate/") for n in names)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["raft.finetune", "recipe=does_not_exist"], "unknown recipe 'does_not_exist'"),
+        (["raft.finetune", "recipe=llama31_8b_q4", "lora.rank=abc"], "lora.rank='abc' is not int"),
+    ],
+)
+def test_cli_user_errors_exit_2_without_traceback(args, expected):
+    if args[0] == "raft.finetune" and "recipe=llama31_8b_q4" in args and "llama31_8b_q4" not in available_recipes():
+        pytest.fail("the llama31_8b_q4 recipe is missing")
+    proc = _run(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_help_exits_0():
+    proc = _run("raft.finetune", "--help")
+    assert proc.returncode == 0 and "lora.rank" in proc.stdout
