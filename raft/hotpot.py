@@ -2,6 +2,7 @@
 
     examples = load_hotpot("../shared/data/hotpotqa/hotpot_dev_distractor_first100.json")
     examples = load_hotpot("hotpotqa/hotpot_qa")          # the hub, validation split
+    chunks = hotpot_chunks(examples, limit=100)           # deduplicated context paragraphs
 
 Original layout: ``{_id, question, answer, type, level, supporting_facts: [[title, sent_id], ...],
 context: [[title, [sentence, ...]], ...]}``. The Hugging Face layout (``id``, ``supporting_facts:
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from raft.documents import Chunk, chunk_id
 
 HUB_ID = "hotpotqa/hotpot_qa"
 
@@ -75,3 +78,26 @@ def paragraphs(example: dict[str, Any]) -> list[tuple[str, str]]:
 def paragraph_text(title: str, text: str) -> str:
     """How a paragraph is shown as a document: its title, then its text (one format everywhere)."""
     return f"{title}\n{text}"
+
+
+def hotpot_chunks(examples: list[dict[str, Any]], limit: int | None = None) -> list[Chunk]:
+    """The chunks of HotpotQA mode: every context paragraph of ``examples`` (original layout, as
+    ``load_hotpot`` returns them) shown as ``paragraph_text(title, text)``, each (title, text) once
+    across all questions, in first-seen order; ``limit`` keeps the first N (the published run: 100).
+    Ids are stable: the same paragraphs give the same ids in every run."""
+    seen: set[tuple[str, str]] = set()
+    per_title: dict[str, int] = {}
+    chunks: list[Chunk] = []
+    for example in examples:
+        for title, text in paragraphs(example):
+            if (title, text) in seen or not text:
+                continue
+            seen.add((title, text))
+            source = f"hotpot:{title}"
+            position = per_title.get(title, 0)
+            per_title[title] = position + 1
+            shown = paragraph_text(title, text)
+            chunks.append(Chunk(chunk_id(source, position, shown), shown, source, position, title))
+            if limit is not None and len(chunks) >= limit:
+                return chunks
+    return chunks

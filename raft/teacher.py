@@ -1,0 +1,279 @@
+"""Teacher backends: the model that writes questions and chain-of-thought answers for raft.generate.
+
+All backends share one asynchronous interface::
+
+    teacher = make_teacher(cfg.teacher)          # TeacherConfig from raft.config
+    replies = await teacher.complete([messages_1, messages_2, ...])   # list[Reply], same order
+    reply = await teacher.ask(messages)          # one request (what the generate pipeline uses)
+    await teacher.aclose()
+
+- ``openai``: any OpenAI-compatible server (``vllm serve MODEL`` listens on http://localhost:8000/v1).
+  ``teacher.concurrency`` requests in flight (an ``asyncio.Semaphore``), a per-request timeout, and
+  retries with exponential backoff and jitter on 429, 5xx, timeouts and connection errors. The API
+  key comes from the environment variable named by ``teacher.api_key_env`` ("EMPTY" when unset:
+  vLLM accepts any key); it is never printed, logged or stored. A request that still fails after
+  ``teacher.max_retries`` retries raises ``TeacherUnavailable`` with a one-line message.
+- ``vllm``: the offline ``vllm.LLM`` engine (optional extra, imported lazily); prompts are batched.
+- ``transformers``: a local model generating with its chat template, ``teacher.batch_size`` prompts
+  per ``generate()`` call; for small runs on any machine (the tests use the tiny random model).
+
+The two local backends collect concurrent ``ask`` calls into batches, so the same pipeline drives
+every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from raft.config import ConfigError, TeacherConfig
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One finished teacher call: the reply text and the token usage the backend reported."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class TeacherError(ConfigError):
+    """The teacher cannot be set up (missing package, model not found): one line, exit status 2."""
+
+
+class TeacherUnavailable(RuntimeError):
+    """The teacher stopped answering (retries exhausted, or it refused every request): one line."""
+
+
+class TeacherRejected(Exception):
+    """The teacher refused this one request (HTTP 400/413/422, e.g. a prompt longer than its context)."""
+
+
+def _one_line(text: Any, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class Teacher:
+    """Base class: ``complete`` runs a batch through ``ask``; subclasses implement ``ask``."""
+
+    name = "teacher"
+    parallelism = 1  # requests the pipeline should keep waiting on this teacher
+
+    async def ask(self, messages: Messages) -> Reply:
+        raise NotImplementedError
+
+    async def complete(self, batch: list[Messages]) -> list[Reply]:
+        return list(await asyncio.gather(*(self.ask(m) for m in batch)))
+
+    async def aclose(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.name
+
+
+# --------------------------------------------------------------------------------------------------
+# openai: any OpenAI-compatible server
+# --------------------------------------------------------------------------------------------------
+
+RETRY_STATUS = {408, 409, 429}
+REJECT_STATUS = {400, 413, 422}
+
+
+class OpenAITeacher(Teacher):
+    def __init__(self, cfg: TeacherConfig):
+        import openai
+
+        self.cfg = cfg
+        self.name = f"{cfg.model} at {cfg.base_url}"
+        self.parallelism = max(1, cfg.concurrency)
+        self._openai = openai
+        api_key = os.environ.get(cfg.api_key_env) or "EMPTY"
+        # retries are ours (bounded, with the one-line final error), so the client's are off
+        self.client = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=api_key, timeout=cfg.timeout, max_retries=0)
+        self._slots: asyncio.Semaphore | None = None
+        self._jitter = random.Random()  # timing only: never affects what is generated
+
+    def _delay(self, attempt: int) -> float:
+        ceiling = min(self.cfg.retry_max_delay, self.cfg.retry_backoff * 2**attempt)
+        return ceiling / 2 + self._jitter.uniform(0, ceiling / 2)
+
+    async def ask(self, messages: Messages) -> Reply:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.parallelism)
+        openai, cfg = self._openai, self.cfg
+        last = ""
+        async with self._slots:
+            for attempt in range(cfg.max_retries + 1):
+                try:
+                    r = await self.client.chat.completions.create(
+                        model=cfg.model, messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens
+                    )
+                except openai.APITimeoutError:
+                    last = f"timed out after {cfg.timeout:g}s"
+                except openai.APIConnectionError as e:
+                    last = f"connection error ({_one_line(e.__cause__ or e)})"
+                except openai.APIStatusError as e:
+                    status = e.status_code
+                    message = _one_line(getattr(e, "message", e))
+                    if status in REJECT_STATUS:
+                        raise TeacherRejected(f"{status} {message}") from None
+                    if status not in RETRY_STATUS and status < 500:
+                        raise TeacherUnavailable(f"teacher at {cfg.base_url} refused the request: {status} {message}") from None
+                    last = f"{status} {message}"
+                else:
+                    return _reply_from(r)
+                if attempt < cfg.max_retries:
+                    await asyncio.sleep(self._delay(attempt))
+        raise TeacherUnavailable(f"teacher at {cfg.base_url} failed after {cfg.max_retries} retries: {last}")
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def _reply_from(response: Any) -> Reply:
+    """Reply text and usage from a chat completion; a reply without choices or content is empty text."""
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None
+    text = getattr(message, "content", None) or ""
+    usage = getattr(response, "usage", None)
+    return Reply(
+        text=text if isinstance(text, str) else str(text),
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# local backends: concurrent ask() calls are gathered into batches, run in a worker thread
+# --------------------------------------------------------------------------------------------------
+
+
+class BatchTeacher(Teacher):
+    max_batch = 8
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Messages, asyncio.Future]] = []
+        self._runner: asyncio.Task | None = None
+
+    def generate(self, batch: list[Messages]) -> list[Reply]:
+        raise NotImplementedError
+
+    async def ask(self, messages: Messages) -> Reply:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((messages, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(0)  # let every coroutine that is ready queue its request first
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                try:
+                    replies = await asyncio.to_thread(self.generate, [m for m, _ in batch])
+                except Exception as e:  # noqa: BLE001 - handed to every waiting caller
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(e)
+                    continue
+                for (_, future), reply in zip(batch, replies, strict=True):
+                    if not future.done():
+                        future.set_result(reply)
+        finally:
+            self._runner = None
+
+
+class TransformersTeacher(BatchTeacher):
+    def __init__(self, cfg: TeacherConfig):
+        super().__init__()
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.name = f"{cfg.model} (transformers, local)"
+        self.max_batch = max(1, cfg.batch_size)
+        self.parallelism = self.max_batch
+        self._torch = torch
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype="auto").to(device).eval()
+        except (OSError, ValueError) as e:
+            raise TeacherError(
+                f"teacher model '{cfg.model}' could not be loaded: not found locally and could not be downloaded "
+                f"({_one_line(e, 160)})"
+            ) from None
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise TeacherError(f"teacher model '{cfg.model}' has no chat template; use an instruct model")
+
+    def generate(self, batch: list[Messages]) -> list[Reply]:
+        tok, torch = self.tokenizer, self._torch
+        texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        kwargs: dict[str, Any] = {"max_new_tokens": self.cfg.max_tokens, "pad_token_id": tok.pad_token_id}
+        if self.cfg.temperature > 0:
+            kwargs.update(do_sample=True, temperature=self.cfg.temperature)
+        else:
+            kwargs.update(do_sample=False)
+        with torch.no_grad():
+            out = self.model.generate(**enc, **kwargs)
+        new = out[:, enc["input_ids"].shape[1] :]
+        stops = {tok.pad_token_id, tok.eos_token_id, *(_as_list(self.model.generation_config.eos_token_id))}
+        replies = []
+        for row, mask in zip(new.tolist(), enc["attention_mask"].tolist(), strict=True):
+            n = next((i for i, t in enumerate(row) if t in stops), len(row))
+            replies.append(Reply(tok.decode(row[:n], skip_special_tokens=True), int(sum(mask)), n))
+        return replies
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+class VLLMTeacher(BatchTeacher):
+    def __init__(self, cfg: TeacherConfig):
+        super().__init__()
+        try:
+            import vllm
+        except ImportError:
+            raise TeacherError(
+                "teacher.backend=vllm needs the vllm package, which is not installed: pip install 'raft-recipes[vllm]' "
+                "on a CUDA machine, or run `vllm serve MODEL` and use teacher.backend=openai"
+            ) from None
+        self.cfg = cfg
+        self.name = f"{cfg.model} (vllm offline engine)"
+        self.max_batch = 1_000_000  # the engine schedules a whole batch itself
+        self.parallelism = 4096
+        self.llm = vllm.LLM(model=cfg.model, tensor_parallel_size=cfg.tensor_parallel_size)
+        self.params = vllm.SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+
+    def generate(self, batch: list[Messages]) -> list[Reply]:
+        outputs = self.llm.chat(batch, self.params, use_tqdm=False)
+        return [
+            Reply(o.outputs[0].text if o.outputs else "", len(o.prompt_token_ids or []), len(o.outputs[0].token_ids) if o.outputs else 0)
+            for o in outputs
+        ]
+
+
+BACKENDS = {"openai": OpenAITeacher, "vllm": VLLMTeacher, "transformers": TransformersTeacher}
+
+
+def make_teacher(cfg: TeacherConfig) -> Teacher:
+    """The backend named by ``cfg.backend``; TeacherError (one line) when it cannot be set up."""
+    if cfg.backend not in BACKENDS:
+        raise TeacherError(f"teacher.backend={cfg.backend!r} is not one of {', '.join(BACKENDS)}")
+    return BACKENDS[cfg.backend](cfg)
