@@ -133,6 +133,8 @@ def _read_pdf(path: Path, source: str) -> list[Document]:
     except _Skip:
         raise
     except Exception as e:  # pypdf raises many kinds on damaged files
+        if type(e).__name__ == "DependencyError":  # AES-encrypted, and the cryptography package is missing
+            raise _Skip(f"encrypted PDF that pypdf cannot open here ({e})") from e
         raise _Skip(f"corrupt PDF ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e
     return [Document(source, "\n\n".join(p.strip() for p in pages if p.strip()), str(title))]
 
@@ -216,6 +218,9 @@ def load_documents(path: str | Path) -> tuple[list[Document], list[Problem]]:
         except OSError as e:
             problems.append(Problem(source, f"cannot read ({e.strerror or type(e).__name__})"))
             continue
+        except Exception as e:  # a reader's library failing on odd input must not stop the other files
+            problems.append(Problem(source, f"cannot read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"))
+            continue
         for doc in found:
             if doc.text.strip():
                 docs.append(doc)
@@ -289,7 +294,11 @@ def chunk_documents(
 ) -> tuple[list[Chunk], int]:
     """Token-aware chunks of ``docs`` and the number of chunks dropped for being shorter than
     ``min_chunk_tokens``. Every chunk is at most ``chunk_size`` tokens long (counted without special
-    tokens); consecutive chunks of a document share about ``chunk_overlap`` tokens."""
+    tokens). With ``chunk_overlap`` > 0, consecutive chunks cut from one run of pieces share up to
+    ``chunk_overlap`` tokens of whole pieces (langchain's semantics: sentences, clauses or words that
+    fit; none across a paragraph that ended a chunk on its own).
+
+    Ids and positions depend only on the document and the settings, so they are the same in every run."""
     from tqdm.auto import tqdm
 
     if chunk_size < 1:

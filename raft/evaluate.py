@@ -77,7 +77,9 @@ def short_name(model: str) -> str:
 def run_info(cfg: EvaluateConfig) -> dict[str, Any]:
     """What the report groups by: stored in results.json under 'raft'."""
     precision = "4-bit" if cfg.load_in_4bit else "16-bit"
-    label = cfg.label or " + ".join(x for x in (short_name(cfg.model), short_name(cfg.adapter) if cfg.adapter else "") if x)
+    label = cfg.label or " + ".join(
+        x for x in (short_name(cfg.model), short_name(cfg.adapter) if cfg.adapter else "") if x
+    )
     if not cfg.label:
         label += f" ({precision})"
     return {
@@ -107,13 +109,20 @@ def check(cfg: EvaluateConfig) -> list[str]:
         if not cfg.base_url:
             raise ConfigError("backend=local-chat-completions needs base_url=http://HOST:PORT/v1")
         if not cfg.apply_chat_template:
-            raise ConfigError("backend=local-chat-completions sends chat messages: set apply_chat_template=true")
+            raise ConfigError(
+                "backend=local-chat-completions sends chat messages: set apply_chat_template=true"
+            )
     else:
         if _looks_like_path(cfg.model) and not Path(cfg.model).expanduser().is_dir():
             raise ConfigError(f"model={cfg.model}: no such model folder")
         if cfg.adapter:
-            if _looks_like_path(cfg.adapter) and not (Path(cfg.adapter).expanduser() / "adapter_config.json").is_file():
-                raise ConfigError(f"adapter={cfg.adapter}: no adapter_config.json there (a raft.finetune output folder?)")
+            if (
+                _looks_like_path(cfg.adapter)
+                and not (Path(cfg.adapter).expanduser() / "adapter_config.json").is_file()
+            ):
+                raise ConfigError(
+                    f"adapter={cfg.adapter}: no adapter_config.json there (a raft.finetune output folder?)"
+                )
     kinds = {TASK_DATA[t][0] for t in tasks if t in TASK_DATA}
     if cfg.data and len(kinds) > 1:
         raise ConfigError(
@@ -128,6 +137,8 @@ def model_args(cfg: EvaluateConfig) -> dict[str, Any]:
         args: dict[str, Any] = {"pretrained": cfg.model, "dtype": cfg.dtype}
         if cfg.adapter:
             args["peft"] = cfg.adapter
+        if cfg.load_in_4bit:  # recorded only: transformers 5 refuses it, evaluate() preloads the NF4 model
+            args["load_in_4bit"] = True
         return args
     if cfg.backend == "vllm":
         args = {"pretrained": cfg.model, "dtype": cfg.dtype}
@@ -167,7 +178,10 @@ def _hf_4bit(cfg: EvaluateConfig) -> Any:
     cuda = torch.cuda.is_available()
     compute = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
     quant = BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute,
     )
     model = AutoModelForCausalLM.from_pretrained(
         cfg.model, quantization_config=quant, dtype=compute, device_map={"": 0} if cuda else None
@@ -194,16 +208,18 @@ def _check_model_loads(cfg: EvaluateConfig) -> None:
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Run lm-eval on the configured tasks; returns lm-eval's results dict (with 'samples')."""
+    tasks = check(cfg)  # before the heavy imports: a typo fails in a second
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    tasks = check(cfg)
     metadata: dict[str, Any] = {}
     if cfg.data:
         for t in tasks:
             if t in TASK_DATA:
                 metadata[TASK_DATA[t][0]] = cfg.data
-    manager = TaskManager(include_path=str(resource_dir("eval_tasks")), include_defaults=False, metadata=metadata)
+    manager = TaskManager(
+        include_path=str(resource_dir("eval_tasks")), include_defaults=False, metadata=metadata
+    )
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise ConfigError(f"unknown task {unknown[0]!r}; available: {', '.join(manager.all_tasks)}")
@@ -228,8 +244,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         device=device,
         apply_chat_template=cfg.apply_chat_template,
         gen_kwargs={"max_gen_toks": cfg.max_new_tokens},
-        log_samples=True,
-        bootstrap_iters=0,
+        log_samples=True,  # mean metrics get a closed-form standard error, no bootstrap
     )
     if results is None:  # not rank 0 of a multi-process run
         return {}
@@ -274,7 +289,9 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
                 f.write(json.dumps(sample_row(s), ensure_ascii=False, default=handle_non_serializable) + "\n")
     record = {"raft": run_info(cfg), "raft_config": to_dict(cfg), **results}
     path = out / "results.json"
-    path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=handle_non_serializable), encoding="utf-8")
+    path.write_text(
+        json.dumps(record, indent=2, ensure_ascii=False, default=handle_non_serializable), encoding="utf-8"
+    )
     save_config(cfg, out)
     return path
 
@@ -350,8 +367,17 @@ def _info_from_lm_eval(config: dict[str, Any]) -> dict[str, Any]:
     adapter = str(args.get("peft") or args.get("lora_local_path") or "")
     four = bool(args.get("load_in_4bit")) or args.get("quantization") in ("bitsandbytes", "bnb")
     precision = "4-bit" if four else "16-bit"
-    label = " + ".join(x for x in (short_name(model), short_name(adapter) if adapter else "") if x) + f" ({precision})"
-    return {"label": label, "model": model, "adapter": adapter, "finetuned": bool(adapter), "precision": precision}
+    label = (
+        " + ".join(x for x in (short_name(model), short_name(adapter) if adapter else "") if x)
+        + f" ({precision})"
+    )
+    return {
+        "label": label,
+        "model": model,
+        "adapter": adapter,
+        "finetuned": bool(adapter),
+        "precision": precision,
+    }
 
 
 def load_run(folder: str | Path) -> Run:
@@ -388,11 +414,18 @@ def load_run(folder: str | Path) -> Run:
             raise ReportError(f"{path}: results of {task} are not numbers") from None
         n = data.get("n-samples", {}).get(task, {})
         metrics[task]["n"] = float(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0.0
+        stderr = values.get("f1_stderr,none")
+        if isinstance(stderr, int | float):
+            metrics[task]["f1_stderr"] = float(stderr)
     if not metrics:
         raise ReportError(f"{path}: no task with an f1 metric")
     run = Run(folder=folder, info=info, metrics=metrics)
     for task in metrics:
-        files = [folder / f"samples_{task}.jsonl"] if (folder / f"samples_{task}.jsonl").is_file() else sorted(path.parent.glob(f"samples_{task}_*.jsonl"))
+        files = (
+            [folder / f"samples_{task}.jsonl"]
+            if (folder / f"samples_{task}.jsonl").is_file()
+            else sorted(path.parent.glob(f"samples_{task}_*.jsonl"))
+        )
         if files:
             run.samples[task] = _read_samples(files[-1])
     return run
@@ -409,11 +442,16 @@ def table_rows(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
         for task, m in run.metrics.items():
-            rows.append({"run": run, "task": task, "model": short_name(run.info["model"]), **run.info, **m})
+            rows.append({"run": run, "task": task, **run.info, "family": short_name(run.info["model"]), **m})
 
     def find(task: str, model: str, precision: str, finetuned: bool) -> dict[str, Any] | None:
         return next(
-            (r for r in rows if (r["task"], r["model"], r["precision"], r["finetuned"]) == (task, model, precision, finetuned)),
+            (
+                r
+                for r in rows
+                if (r["task"], r["model"], r["precision"], r["finetuned"])
+                == (task, model, precision, finetuned)
+            ),
             None,
         )
 
@@ -427,7 +465,7 @@ def table_rows(runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = "| task | run | model | precision | weights | F1 | EM | answer_found | n | F1 vs base | 4-bit / 16-bit F1 |"
+    head = "| task | run | model | precision | weights | F1 | F1 s.e. | EM | answer_found | n | F1 vs base | 4-bit / 16-bit F1 |"
     lines = [head, "|" + "|".join(["---"] * (head.count("|") - 1)) + "|"]
     for r in rows:
         cells = [
@@ -437,6 +475,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             r["precision"],
             "fine-tuned" if r["finetuned"] else "base",
             f"{r['f1']:.4f}",
+            f"{r['f1_stderr']:.4f}" if "f1_stderr" in r else "",
             f"{r.get('em', float('nan')):.4f}",
             f"{r.get('answer_found', float('nan')):.4f}",
             str(int(r.get("n", 0))),
@@ -455,7 +494,9 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     tasks = sorted({r["task"] for r in rows})
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(max(6.0, 1.6 * len(rows) / len(tasks) + 3), 4.2 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(tasks), 1, figsize=(max(6.0, 1.6 * len(rows) / len(tasks) + 3), 4.2 * len(tasks)), squeeze=False
+    )
     colours = {False: "#9e9e9e", True: "#1f77b4"}
     for ax, task in zip(axes[:, 0], tasks, strict=True):
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -468,10 +509,17 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
             width = 0.8 / len(members)
             for i, r in enumerate(members):
                 kind = "fine-tuned" if r["finetuned"] else "base"
-                bar = ax.bar(x + i * width, r["f1"], width * 0.95, color=colours[r["finetuned"]], label=kind if kind not in labels_done else None)
+                bar = ax.bar(
+                    x + i * width,
+                    r["f1"],
+                    width * 0.95,
+                    color=colours[r["finetuned"]],
+                    label=kind if kind not in labels_done else None,
+                )
                 labels_done.add(kind)
-                ax.bar_label(bar, labels=[f"{r['f1']:.3f}"], fontsize=8)
-            ticks.append((x + 0.4 - width / 2, f"{model}\n{precision}"))
+                change = f"\n{_pct(r['delta'], signed=True)}" if r["delta"] is not None else ""
+                ax.bar_label(bar, labels=[f"{r['f1']:.3f}{change}"], fontsize=8)
+            ticks.append((x + 0.4 - width / 2, f"{short_name(model)}\n{precision}"))
             x += 1.0
         ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
         ax.set_ylabel("F1")
@@ -547,13 +595,31 @@ def samples_html(runs: list[Run], table: str) -> str:
                     (f"{f1v:.3f}", f1v),
                     (f"{float(s.get('em', 0.0)):.0f}", float(s.get("em", 0.0))),
                     ("yes" if found else "no", found),
-                    (f"<details><summary>{len(str(s.get('output', '')))} chars</summary><pre>{e(str(s.get('output', '')))}</pre></details>", len(str(s.get("output", "")))),
+                    (
+                        f"<details><summary>{len(str(s.get('output', '')))} chars</summary><pre>{e(str(s.get('output', '')))}</pre></details>",
+                        len(str(s.get("output", ""))),
+                    ),
                 ]
                 tds = "".join(
-                    f'<td{" class=f1" if i == 7 else ""}{f" data-v={v!r}" if v is not None else ""}>{c}</td>' for i, (c, v) in enumerate(cells)
+                    f"<td{' class=f1' if i == 7 else ''}{f' data-v={v!r}' if v is not None else ''}>{c}</td>"
+                    for i, (c, v) in enumerate(cells)
                 )
-                body.append(f'<tr class="{kind}" data-f1="{f1v}" data-found="{found}" data-run="{e(run.info["label"])}">{tds}</tr>')
-    heads = [("run", 0), ("task", 0), ("id", 0), ("type", 0), ("question", 0), ("gold", 0), ("answer", 0), ("F1", 1), ("EM", 1), ("tag", 1), ("output", 1)]
+                body.append(
+                    f'<tr class="{kind}" data-f1="{f1v}" data-found="{found}" data-run="{e(run.info["label"])}">{tds}</tr>'
+                )
+    heads = [
+        ("run", 0),
+        ("task", 0),
+        ("id", 0),
+        ("type", 0),
+        ("question", 0),
+        ("gold", 0),
+        ("answer", 0),
+        ("F1", 1),
+        ("EM", 1),
+        ("tag", 1),
+        ("output", 1),
+    ]
     thead = "".join(f'<th data-num="{n}">{h}</th>' for h, n in heads)
     options = "".join(f'<option value="{e(lab)}">{e(lab)}</option>' for lab in labels)
     return f"""<!DOCTYPE html>
@@ -628,3 +694,5 @@ if __name__ == "__main__":
         report_cli(sys.argv[2:])
     else:
         run_cli("evaluate", main)
+        if any(a in ("-h", "--help", "help") for a in sys.argv[1:]):
+            print(f"\nreport over result folders:\n  {REPORT_USAGE}")

@@ -260,12 +260,11 @@ def prepare_data(cfg: FinetuneConfig, tokenizer: Any) -> tuple[Any, Any, dict[st
     for split in ("train", eval_split):
         if split and split in stats:
             s = stats[split]
-            action = "documents shortened" if t.overlong == "truncate_documents" else "dropped"
+            fitted = f"{s['truncated_documents']} fitted by shortening their documents, " if t.overlong == "truncate_documents" else ""
             log(
                 f"{split}: {s['examples']} examples, {s['overlong']} longer than max_length={t.max_length} "
-                f"(policy {t.overlong}: {s['truncated_documents']} {action if s['truncated_documents'] else 'shortened'}, "
-                f"{s['dropped_overlong']} dropped), {s['dropped_answer_too_long']} dropped because the answer alone "
-                f"does not fit; {s['kept']} kept, {s['tokens']} tokens"
+                f"(overlong={t.overlong}): {fitted}{s['dropped_overlong']} dropped, {s['dropped_answer_too_long']} dropped "
+                f"because the answer alone does not fit; {s['kept']} kept, {s['tokens']} tokens"
             )
     if evaluation is None:
         log("no test split: training without evaluation")
@@ -424,6 +423,8 @@ def lora_config(cfg: FinetuneConfig) -> Any:
 
 def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
     """TRL ``SFTConfig`` from the recipe's ``train`` section and the runtime's fallbacks."""
+    import dataclasses
+
     from trl import SFTConfig
 
     t = cfg.train
@@ -437,7 +438,14 @@ def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
         except ImportError:
             log("liger_kernel=true but the liger-kernel package is not installed: training without it")
             liger = False
+    checkpointing = {  # transformers 5.2x renamed gradient_checkpointing to activation_checkpointing
+        "activation_checkpointing": t.gradient_checkpointing,
+        "activation_checkpointing_kwargs": {"use_reentrant": rt.fsdp},  # FSDP-QLoRA wants reentrant (PEFT's guide)
+    }
+    if "activation_checkpointing" not in {f.name for f in dataclasses.fields(SFTConfig)}:
+        checkpointing = {k.replace("activation", "gradient"): v for k, v in checkpointing.items()}
     return SFTConfig(
+        **checkpointing,
         output_dir=cfg.output,
         seed=cfg.seed,
         max_steps=t.max_steps,
@@ -453,8 +461,6 @@ def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
         optim=rt.optim,
         bf16=rt.precision == "bf16",
         fp16=rt.precision == "fp16",
-        gradient_checkpointing=t.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": rt.fsdp},  # FSDP-QLoRA wants reentrant (PEFT's recipe)
         max_length=t.max_length,
         packing=t.packing,
         padding_free=t.padding_free,
@@ -601,7 +607,7 @@ def dry_run(cfg: FinetuneConfig) -> dict[str, Any]:
           f"gradient checkpointing {'on' if t.gradient_checkpointing else 'off'}, {t.optim}); formula: raft.finetune.estimate_memory")
     for k, v in memory.items():
         print(f"  {k:<16} {v:7.2f} GiB")
-    fits = [f"{g} GB: {'yes' if memory['total'] * GiB < g * 1e9 * 0.95 else 'no'}" for g in (24, 40, 80)]
+    fits = [f"{g} GB: {'yes' if memory['total'] < g * 0.95 else 'no'}" for g in (24, 40, 80)]
     print("fits on a " + ", ".join(fits))
     return {"params": params, "memory_gib": memory, "config_source": source}
 
@@ -631,6 +637,7 @@ def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, s
         "model": cfg.model,
         "data": cfg.data,
         "load_in_4bit": cfg.load_in_4bit,
+        "base_weights": "4-bit NF4" if getattr(trainer.model.get_base_model(), "is_loaded_in_4bit", False) else rt.precision,
         "device": rt.device,
         "processes": rt.world_size,
         "precision": rt.precision,

@@ -410,21 +410,21 @@ def finalize(run: Run, out: Path, cfg: GenerateConfig) -> dict[str, int]:
     with tempfile.TemporaryDirectory(dir=out, prefix=".cache-") as cache:
         if run.rows_path.stat().st_size:
             ds = datasets.Dataset.from_json(str(run.rows_path), features=features(), cache_dir=cache)
-            keep = [run.first_id[normalize_question(q)] == i for q, i in zip(ds["question"], ds["id"], strict=True)]
+            ids = ds["id"]
+            keep = [run.first_id[normalize_question(q)] == i for q, i in zip(ds["question"], ids, strict=True)]
             duplicates = [i for i, k in enumerate(keep) if not k]
             for row in ds.select(duplicates):
                 chunk = Chunk(row["chunk_id"], "", row["source"], 0)
                 run.reject(row["id"], chunk, "duplicate", row["question"], row["cot_answer"])
             stats.accepted -= len(duplicates)
-            if duplicates:
-                ds = ds.select([i for i, k in enumerate(keep) if k])
-            ds = ds.sort("id")
+            ds = ds.select(sorted((i for i, k in enumerate(keep) if k), key=ids.__getitem__))  # rows in id order
         else:
             ds = datasets.Dataset.from_dict({k: [] for k in COLUMNS}, features=features())
         parts = split(ds, cfg.test_size, cfg.seed)
         tmp = out / ".dataset.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        parts.save_to_disk(str(tmp))
+        # an empty split needs one explicit (empty) shard, or load_from_disk cannot read it back
+        parts.save_to_disk(str(tmp), num_shards={k: 1 if len(v) == 0 else None for k, v in parts.items()})
         shutil.rmtree(out / "dataset", ignore_errors=True)
         os.replace(tmp, out / "dataset")
         for name in ("train", "test"):

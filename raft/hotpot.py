@@ -83,7 +83,8 @@ def paragraph_text(title: str, text: str) -> str:
 def hotpot_chunks(examples: list[dict[str, Any]], limit: int | None = None) -> list[Chunk]:
     """The chunks of HotpotQA mode: every context paragraph of ``examples`` (original layout, as
     ``load_hotpot`` returns them) shown as ``paragraph_text(title, text)``, each (title, text) once
-    across all questions, in first-seen order; ``limit`` keeps the first N (the published run: 100).
+    across all questions, in first-seen order (empty paragraphs skipped); ``limit`` keeps the first
+    N (the published run: 100).
     Ids are stable: the same paragraphs give the same ids in every run."""
     seen: set[tuple[str, str]] = set()
     per_title: dict[str, int] = {}

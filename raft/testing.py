@@ -148,6 +148,11 @@ def fake_answer(question: str, documents: list[str]) -> str:
     return f"None of the documents contains the phrase, so the answer cannot be quoted.\n{ANSWER_TAG} unknown"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen() backlog: must be set before the socket binds (class attribute)
+
+
 @dataclass
 class TeacherBehaviour:
     """How the server misbehaves; tests change it while the server runs."""
@@ -223,9 +228,7 @@ class TeacherServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 1024
+        self._httpd = _Server(("127.0.0.1", port), Handler)
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread: threading.Thread | None = None

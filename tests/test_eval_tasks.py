@@ -89,9 +89,9 @@ def make_domain_folder(shared_data: Path, out: Path, n_test: int = 4) -> list[di
     test, train = rows[:n_test], rows[n_test:]
     assert len(test) == n_test and train
     out.mkdir(parents=True, exist_ok=True)
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)}).save_to_disk(
-        str(out / "dataset")
-    )
+    datasets.DatasetDict(
+        {"train": datasets.Dataset.from_list(train), "test": datasets.Dataset.from_list(test)}
+    ).save_to_disk(str(out / "dataset"))
     for split, part in (("train", train), ("test", test)):
         (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
     return test
@@ -121,7 +121,9 @@ def test_raft_hotpot_prompt_target_and_generation(hotpot_file):
     text = task.doc_to_text(docs[0])
     titles = [t for t, _ in examples[0]["context"]]
     assert text.count("<DOCUMENT>") == len(titles)
-    assert [text.index(f"<DOCUMENT>{t}\n") for t in titles] == sorted(text.index(f"<DOCUMENT>{t}\n") for t in titles)
+    assert [text.index(f"<DOCUMENT>{t}\n") for t in titles] == sorted(
+        text.index(f"<DOCUMENT>{t}\n") for t in titles
+    )
 
     gen = task.config.generation_kwargs
     assert gen["max_gen_toks"] == 800 and gen["do_sample"] is False and gen["temperature"] == 0.0
@@ -154,8 +156,14 @@ def test_hotpot_question_cap_and_both_layouts(hotpot_file, tmp_path, monkeypatch
                 "answer": ex["answer"],
                 "type": ex["type"],
                 "level": ex["level"],
-                "supporting_facts": {"title": [t for t, _ in ex["supporting_facts"]], "sent_id": [i for _, i in ex["supporting_facts"]]},
-                "context": {"title": [t for t, _ in ex["context"]], "sentences": [s for _, s in ex["context"]]},
+                "supporting_facts": {
+                    "title": [t for t, _ in ex["supporting_facts"]],
+                    "sent_id": [i for _, i in ex["supporting_facts"]],
+                },
+                "context": {
+                    "title": [t for t, _ in ex["context"]],
+                    "sentences": [s for _, s in ex["context"]],
+                },
             }
         )
     hf_file = tmp_path / "hotpot_hf.jsonl"
@@ -175,7 +183,7 @@ def test_hotpot_bad_source_is_one_line_naming_the_variable(tmp_path, monkeypatch
         utils.load(questions=10)
     assert "RAFT_HOTPOT_PATH" in str(e.value) and "nope.json" in str(e.value) and "\n" not in str(e.value)
     bad = tmp_path / "bad.json"
-    bad.write_text("[{\"question\": 1")
+    bad.write_text('[{"question": 1')
     with pytest.raises(ConfigError, match="bad.json"):
         utils.load(raft_hotpot_path=str(bad))
     # offline and no local file: the hub default fails with a hint to the variable
@@ -203,9 +211,9 @@ def test_raft_domain_reads_a_generate_folder(shared_data, tmp_path, monkeypatch)
     shutil.rmtree(tmp_path / "raft_data" / "dataset")
     monkeypatch.setenv("RAFT_DOMAIN_DATA", str(tmp_path / "raft_data"))
     assert utils.load()["test"]["question"] == [r["question"] for r in rows]
-    assert utils.load(raft_domain_data=str(tmp_path / "raft_data" / "test.jsonl"))["test"]["final_answer"] == [
-        r["final_answer"] for r in rows
-    ]
+    assert utils.load(raft_domain_data=str(tmp_path / "raft_data" / "test.jsonl"))["test"][
+        "final_answer"
+    ] == [r["final_answer"] for r in rows]
 
 
 def test_raft_domain_errors_are_one_line(tmp_path, monkeypatch):
@@ -215,17 +223,23 @@ def test_raft_domain_errors_are_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("RAFT_DOMAIN_DATA", str(tmp_path))  # an empty folder
     with pytest.raises(ConfigError, match="RAFT_DOMAIN_DATA"):
         utils.load()
-    (tmp_path / "test.jsonl").write_text('{"question": "q", "documents": ["d"], "final_answer": "a"}\n{"question": "q2", "documents": ["d"]}\n')
+    (tmp_path / "test.jsonl").write_text(
+        '{"question": "q", "documents": ["d"], "final_answer": "a"}\n{"question": "q2", "documents": ["d"]}\n'
+    )
     with pytest.raises(ConfigError) as e:
         utils.load()
     assert "test.jsonl row 1" in str(e.value) and "final_answer" in str(e.value)
-    (tmp_path / "test.jsonl").write_text('{"question": "q", "documents": ["d"], "final_answer": "a"}\n{oops\n')
+    (tmp_path / "test.jsonl").write_text(
+        '{"question": "q", "documents": ["d"], "final_answer": "a"}\n{oops\n'
+    )
     with pytest.raises(ConfigError, match="test.jsonl line 2"):
         utils.load()
     (tmp_path / "test.jsonl").write_text("")
     with pytest.raises(ConfigError, match="empty"):
         utils.load()
-    (tmp_path / "test.jsonl").write_text('{"question": "q", "documents": "not a list", "final_answer": "a"}\n')
+    (tmp_path / "test.jsonl").write_text(
+        '{"question": "q", "documents": "not a list", "final_answer": "a"}\n'
+    )
     with pytest.raises(ConfigError, match="documents"):
         utils.load()
 
@@ -235,7 +249,11 @@ def test_process_results_scores_the_extracted_answer():
         utils = _utils(task)
         doc = {gold_key: "Chief of Protocol"}
         out = "Reasoning.\n<ANSWER>: the Chief of Protocol"
-        assert utils.process_results(doc, [out]) == score(out, "Chief of Protocol") == {"f1": 1.0, "em": 1.0, "answer_found": 1.0}
+        assert (
+            utils.process_results(doc, [out])
+            == score(out, "Chief of Protocol")
+            == {"f1": 1.0, "em": 1.0, "answer_found": 1.0}
+        )
         assert utils.process_results(doc, ["no tag here"])["answer_found"] == 0.0
 
 
@@ -274,29 +292,38 @@ def lora_adapter(tiny_model, tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
-    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=8, lora_alpha=64, target_modules="all-linear", init_lora_weights=False)
+    )
     folder = tmp_path_factory.mktemp("adapter")
     peft_model.save_pretrained(folder)
     return folder
 
 
 @pytest.mark.slow
-def test_hf_base_and_lora_adapter_on_raft_hotpot(tiny_model, lora_adapter, hotpot_file):
-    meta = {"raft_hotpot_path": str(hotpot_file)}
-    base = _evaluate("hf", {"pretrained": str(tiny_model)}, ["raft_hotpot"], meta, limit=2, device="cpu")
-    tuned = _evaluate("hf", {"pretrained": str(tiny_model), "peft": str(lora_adapter)}, ["raft_hotpot"], meta, limit=2, device="cpu")
+def test_hf_base_and_lora_adapter(tiny_model, lora_adapter, hotpot_file, shared_data, tmp_path):
+    make_domain_folder(shared_data, tmp_path / "raft_data", n_test=2)
+    meta = {"raft_hotpot_path": str(hotpot_file), "raft_domain_data": str(tmp_path / "raft_data")}
+    tasks = ["raft_hotpot", "raft_domain"]
+    base = _evaluate("hf", {"pretrained": str(tiny_model)}, tasks, meta, limit=2, device="cpu")
+    tuned = _evaluate(
+        "hf", {"pretrained": str(tiny_model), "peft": str(lora_adapter)}, tasks, meta, limit=2, device="cpu"
+    )
     for results in (base, tuned):
-        metrics = results["results"]["raft_hotpot"]
-        assert {"f1,none", "em,none", "answer_found,none"} <= set(metrics)
-        assert all(0.0 <= metrics[f"{m},none"] <= 1.0 for m in ("f1", "em", "answer_found"))
-        samples = results["samples"]["raft_hotpot"]
-        assert len(samples) == 2
-        for s in samples:  # logged scores are the raft.metrics scores of the logged output
-            assert {k: s[k] for k in ("f1", "em", "answer_found")} == score(s["filtered_resps"][0], s["target"])
-        # the chat template was applied around the student prompt
-        prompt = samples[0]["arguments"][0][0]
-        assert "<|start_header_id|>user<|end_header_id|>" in prompt and "<DOCUMENT>" in prompt
-        assert prompt.rstrip().endswith("<|start_header_id|>assistant<|end_header_id|>")
+        for task in tasks:
+            metrics = results["results"][task]
+            assert {"f1,none", "em,none", "answer_found,none"} <= set(metrics)
+            assert all(0.0 <= metrics[f"{m},none"] <= 1.0 for m in ("f1", "em", "answer_found"))
+            samples = results["samples"][task]
+            assert len(samples) == 2
+            for s in samples:  # logged scores are the raft.metrics scores of the logged output
+                assert {k: s[k] for k in ("f1", "em", "answer_found")} == score(
+                    s["filtered_resps"][0], s["target"]
+                )
+            # the chat template was applied around the student prompt
+            prompt = samples[0]["arguments"][0][0]
+            assert "<|start_header_id|>user<|end_header_id|>" in prompt and "<DOCUMENT>" in prompt
+            assert prompt.rstrip().endswith("<|start_header_id|>assistant<|end_header_id|>")
     assert _outputs(base, "raft_hotpot") != _outputs(tuned, "raft_hotpot")  # the adapter was applied
 
 
@@ -304,20 +331,39 @@ def test_hf_base_and_lora_adapter_on_raft_hotpot(tiny_model, lora_adapter, hotpo
 def test_local_chat_completions_against_a_server(teacher, shared_data, tmp_path, hotpot_file):
     """The fake teacher answers 'which words follow «phrase»' correctly: F1 1 proves prompt, extraction, scoring."""
     rows = make_domain_folder(shared_data, tmp_path / "raft_data", n_test=4)
-    args = {"model": "fake-teacher", "base_url": f"{teacher.base_url}/chat/completions", "tokenized_requests": False}
-    results = _evaluate("local-chat-completions", args, ["raft_domain"], {"raft_domain_data": str(tmp_path / "raft_data")}, limit=None, max_gen_toks=800)
+    args = {
+        "model": "fake-teacher",
+        "base_url": f"{teacher.base_url}/chat/completions",
+        "tokenized_requests": False,
+    }
+    results = _evaluate(
+        "local-chat-completions",
+        args,
+        ["raft_domain"],
+        {"raft_domain_data": str(tmp_path / "raft_data")},
+        limit=None,
+        max_gen_toks=800,
+    )
     metrics = results["results"]["raft_domain"]
     assert metrics["f1,none"] == 1.0 and metrics["em,none"] == 1.0 and metrics["answer_found,none"] == 1.0
     assert teacher.stats.by_kind.get("student") == len(rows)
     # the server got the student prompt as the one user message
     for s in results["samples"]["raft_domain"]:
-        messages = json.loads(s["arguments"][0][0].prompt)
+        prompt = s["arguments"][0][0]  # lm-eval's JsonChatStr: a 1-tuple holding the messages as JSON
+        messages = json.loads(prompt[0] if isinstance(prompt, tuple) else prompt)
         row = rows[s["doc_id"]]
         assert messages == [{"role": "user", "content": student_prompt(row["documents"], row["question"])}]
 
     # HotpotQA questions have no «phrase»: the fake answers "unknown" with the tag -> F1 0, tag found
     teacher.reset()
-    results = _evaluate("local-chat-completions", args, ["raft_hotpot"], {"raft_hotpot_path": str(hotpot_file)}, limit=3, max_gen_toks=800)
+    results = _evaluate(
+        "local-chat-completions",
+        args,
+        ["raft_hotpot"],
+        {"raft_hotpot_path": str(hotpot_file)},
+        limit=3,
+        max_gen_toks=800,
+    )
     metrics = results["results"]["raft_hotpot"]
     assert metrics["answer_found,none"] == 1.0 and metrics["f1,none"] == 0.0
     assert teacher.stats.completed == 3

@@ -91,7 +91,9 @@ def load(**metadata: Any) -> datasets.DatasetDict:
         if not isinstance(row["documents"], list) or not all(isinstance(d, str) for d in row["documents"]):
             raise ConfigError(f"{read} row {i}: 'documents' is not a list of strings")
     keep = [c for c in KEEP if c in rows[0]]
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list([{c: r.get(c) for c in keep} for r in rows])})
+    return datasets.DatasetDict(
+        {"test": datasets.Dataset.from_list([{c: r.get(c) for c in keep} for r in rows])}
+    )
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:

@@ -48,7 +48,9 @@ def load(questions: int | None = None, **metadata: Any) -> datasets.DatasetDict:
         hint = f"set {ENV_VAR} to a local HotpotQA file" if origin == "default" else f"check {origin}"
         raise ConfigError(f"raft_hotpot data ({origin}={where}): {e}; {hint}") from None
     except OSError as e:
-        raise ConfigError(f"raft_hotpot data ({origin}={where}): cannot read ({e.strerror or e}); check {origin}") from None
+        raise ConfigError(
+            f"raft_hotpot data ({origin}={where}): cannot read ({e.strerror or e}); check {origin}"
+        ) from None
     if not examples:
         raise ConfigError(f"raft_hotpot data ({origin}={where}): no questions")
     rows = [

@@ -1,0 +1,282 @@
+"""raft.documents: every loader on real and written files, the bad inputs, and token-aware chunking."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from raft.documents import (
+    Document,
+    DocumentError,
+    chunk_documents,
+    load_chunks,
+    load_documents,
+    load_tokenizer,
+)
+
+SHARED_NAMES = [
+    "UC_Berkeley_short.pdf",
+    "lm_eval_new_task_guide.md",
+    "rust_book_ch04-01-what-is-ownership.md",
+    "state_of_the_union.txt",
+]
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model):
+    return load_tokenizer(tiny_model)
+
+
+@pytest.fixture(scope="module")
+def shared_docs(shared_data) -> list[Document]:
+    docs, problems = load_documents(shared_data / "docs")
+    assert problems == []
+    return docs
+
+
+def n_tokens(tok, text: str) -> int:
+    return len(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
+# --------------------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------------------
+
+
+def test_shared_docs_load_in_sorted_order(shared_docs, shared_data):
+    assert [d.source for d in shared_docs] == [f"docs/{n}" for n in SHARED_NAMES]
+    by_name = {d.source.split("/")[-1]: d for d in shared_docs}
+    assert "Berkeley" in by_name["UC_Berkeley_short.pdf"].text  # pypdf extracted the PDF's text
+    assert "ownership" in by_name["rust_book_ch04-01-what-is-ownership.md"].text
+    txt = shared_data / "docs" / "state_of_the_union.txt"
+    assert by_name["state_of_the_union.txt"].text == txt.read_text(encoding="utf-8")
+    assert by_name["state_of_the_union.txt"].title == "state_of_the_union"
+
+
+def test_single_file_and_relative_path_give_the_same_sources(shared_data, monkeypatch):
+    one, problems = load_documents(shared_data / "docs" / "state_of_the_union.txt")
+    assert [d.source for d in one] == ["state_of_the_union.txt"] and problems == []
+    absolute, _ = load_documents((shared_data / "docs").resolve())
+    monkeypatch.chdir(shared_data)
+    relative, _ = load_documents("docs")
+    assert [d.source for d in relative] == [d.source for d in absolute]
+
+
+def test_folder_is_recursive_and_skips_hidden_files(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deep.txt").write_text("deep text")
+    (tmp_path / "top.md").write_text("# top\n\ntext")
+    (tmp_path / ".hidden.txt").write_text("hidden")
+    docs, problems = load_documents(tmp_path)
+    assert [d.source for d in docs] == [f"{tmp_path.name}/a/b/deep.txt", f"{tmp_path.name}/top.md"]
+    assert problems == []
+
+
+def test_html_drops_scripts_and_styles(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><head><title>The Page</title><style>body{color:red}</style></head><body>"
+        "<h1>Heading</h1><p>First   paragraph with <b>bold</b> words.</p>"
+        "<script>var secret = 'do not index';</script><p>Second paragraph.</p></body></html>"
+    )
+    (tmp_path / "old.htm").write_text("<p>An htm file.</p>")
+    docs, problems = load_documents(tmp_path)
+    assert problems == []
+    html = docs[1]
+    assert html.title == "The Page"
+    assert "Heading" in html.text and "First paragraph with" in html.text and "Second paragraph." in html.text
+    assert "secret" not in html.text and "color" not in html.text
+    assert docs[0].text == "An htm file."
+
+
+def test_json_list_object_and_jsonl(tmp_path):
+    (tmp_path / "list.json").write_text(json.dumps([{"title": "One", "text": "first text"}, {"text": "second text"}]))
+    (tmp_path / "object.json").write_text(json.dumps({"title": "Solo", "text": "solo text"}))
+    (tmp_path / "rows.jsonl").write_text('{"text": "line one"}\n\n{"title": "T", "text": "line two"}\n')
+    docs, problems = load_documents(tmp_path)
+    assert problems == []
+    name = tmp_path.name
+    assert [(d.source, d.title, d.text) for d in docs] == [
+        (f"{name}/list.json#0", "One", "first text"),
+        (f"{name}/list.json#1", "list #1", "second text"),
+        (f"{name}/object.json#0", "Solo", "solo text"),
+        (f"{name}/rows.jsonl#0", "rows #0", "line one"),
+        (f"{name}/rows.jsonl#1", "T", "line two"),
+    ]
+
+
+def _pdf_with_text(shared_data: Path, path: Path, user_password: str | None = None, owner_password: str | None = None) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(PdfReader(shared_data / "docs" / "UC_Berkeley_short.pdf").pages[0])
+    if user_password is not None:
+        writer.encrypt(user_password=user_password, owner_password=owner_password)
+    with path.open("wb") as f:
+        writer.write(f)
+
+
+def test_bad_files_become_problems_and_the_rest_still_loads(tmp_path, shared_data):
+    from pypdf import PdfWriter
+
+    (tmp_path / "good.txt").write_text("A perfectly good document.")
+    (tmp_path / "report.docx").write_bytes(b"PK\x03\x04 not supported")
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "latin1.md").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.7\nthis is not really a pdf\n%%EOF")
+    _pdf_with_text(shared_data, tmp_path / "locked.pdf", user_password="secret")
+    blank = PdfWriter()
+    blank.add_blank_page(width=200, height=200)
+    with (tmp_path / "scan.pdf").open("wb") as f:
+        blank.write(f)
+    (tmp_path / "empty.md").write_text("  \n\n \t\n")
+    (tmp_path / "broken.json").write_text('[{"text": "ok"},\n {"text": ]')
+    (tmp_path / "shape.json").write_text(json.dumps([{"text": "fine"}, {"title": "no text key"}]))
+    (tmp_path / "number.json").write_text("42")
+    (tmp_path / "rows.json").write_text(json.dumps([{"text": "kept"}, {"text": "   "}]))
+
+    docs, problems = load_documents(tmp_path)
+    name = tmp_path.name
+    assert [d.source for d in docs] == [f"{name}/good.txt", f"{name}/rows.json#0"]
+    reasons = {p.source.removeprefix(f"{name}/"): p.reason for p in problems}
+    assert set(reasons) == {
+        "report.docx", "image.txt", "latin1.md", "corrupt.pdf", "locked.pdf", "scan.pdf",
+        "empty.md", "broken.json", "shape.json", "number.json", "rows.json#1",
+    }
+    assert "unsupported" in reasons["report.docx"] and ".docx" in reasons["report.docx"]
+    assert "binary" in reasons["image.txt"]
+    assert "UTF-8" in reasons["latin1.md"]
+    assert "corrupt PDF" in reasons["corrupt.pdf"]
+    assert "encrypted" in reasons["locked.pdf"]
+    assert "no text" in reasons["scan.pdf"] and "no text" in reasons["empty.md"] and "no text" in reasons["rows.json#1"]
+    assert "line 2" in reasons["broken.json"]
+    assert "row 1" in reasons["shape.json"]
+    assert "list" in reasons["number.json"]
+    assert all("\n" not in str(p) for p in problems)
+
+
+def test_pdf_encrypted_without_a_user_password_is_readable(tmp_path, shared_data):
+    _pdf_with_text(shared_data, tmp_path / "owner_only.pdf", user_password="", owner_password="owner")
+    docs, problems = load_documents(tmp_path / "owner_only.pdf")
+    assert problems == [] and "Berkeley" in docs[0].text
+
+
+def test_missing_path_empty_folder_and_nothing_loadable_raise(tmp_path):
+    with pytest.raises(DocumentError, match="no such file") as e:
+        load_documents(tmp_path / "nope")
+    assert str(tmp_path / "nope") in str(e.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DocumentError, match="empty folder") as e:
+        load_documents(tmp_path / "empty")
+    assert str(tmp_path / "empty") in str(e.value)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.bin").write_bytes(b"\x00\x01")
+    with pytest.raises(DocumentError, match="no loadable documents") as e:
+        load_documents(bad)
+    assert "x.bin" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_tokenizer_names_the_id():
+    with pytest.raises(DocumentError, match="local") as e:
+        load_tokenizer("no-such-org/no-such-tokenizer")
+    assert "no-such-org/no-such-tokenizer" in str(e.value) and "\n" not in str(e.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# chunking
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_size", [8, 64, 300])
+def test_chunks_never_exceed_chunk_size_and_lose_no_text(shared_docs, tok, chunk_size):
+    chunks, dropped = chunk_documents(shared_docs, tok, chunk_size=chunk_size, min_chunk_tokens=0, progress=False)
+    assert dropped == 0
+    sizes = [n_tokens(tok, c.text) for c in chunks]
+    assert max(sizes) <= chunk_size
+    assert sizes == [c.tokens for c in chunks]
+    assert max(sizes) >= chunk_size * 0.8  # pieces are merged up to the limit, not left tiny
+    for doc in shared_docs:
+        mine = [c for c in chunks if c.source == doc.source]
+        assert [c.position for c in mine] == list(range(len(mine)))
+        assert all(c.title == doc.title for c in mine)
+        assert squash("".join(c.text for c in mine)) == squash(doc.text)  # nothing lost, nothing repeated
+
+
+def test_chunks_prefer_paragraph_and_sentence_boundaries(tok):
+    sentences = [f"Sentence number {i} talks about topic {i % 7} at some length." for i in range(60)]
+    paragraphs = [" ".join(sentences[i : i + 5]) for i in range(0, 60, 5)]
+    doc = Document("doc.txt", "\n\n".join(paragraphs), "doc")
+    chunks, _ = chunk_documents([doc], tok, chunk_size=80, min_chunk_tokens=0, progress=False)
+    assert len(chunks) > 3
+    assert all(c.text.endswith(".") for c in chunks)  # every chunk ends at a sentence's full stop
+    assert all(c.text.startswith("Sentence") for c in chunks)
+
+
+def _shares_start(a: str, b: str) -> bool:
+    return any(b.startswith(a[-k:]) for k in range(8, len(a)))
+
+
+def test_overlap_repeats_the_end_of_the_previous_chunk(tok):
+    # One long paragraph of short sentences: the splitter's overlap is made of whole pieces
+    # (here sentences of about 10 tokens) adding up to at most chunk_overlap tokens.
+    text = " ".join(f"Fact {i} is that item {i} weighs {i * 3} grams." for i in range(80))
+    doc = Document("facts.txt", text, "facts")
+    plain, _ = chunk_documents([doc], tok, chunk_size=64, chunk_overlap=0, min_chunk_tokens=0, progress=False)
+    overlapping, _ = chunk_documents([doc], tok, chunk_size=64, chunk_overlap=24, min_chunk_tokens=0, progress=False)
+    assert len(plain) > 5
+    assert all(_shares_start(a.text, b.text) for a, b in zip(overlapping, overlapping[1:], strict=False))
+    assert not any(_shares_start(a.text, b.text) for a, b in zip(plain, plain[1:], strict=False))
+    assert len(overlapping) > len(plain)
+    assert max(c.tokens for c in overlapping) <= 64
+    for a, b in zip(overlapping, overlapping[1:], strict=False):
+        shared = max(k for k in range(1, len(a.text)) if b.text.startswith(a.text[-k:].lstrip()))
+        assert n_tokens(tok, a.text[-shared:]) <= 24 + 2
+
+
+def test_small_chunks_are_dropped_and_counted(shared_docs, tok):
+    docs = [*shared_docs, Document("tiny.txt", "Too short.", "tiny")]
+    everything, none_dropped = chunk_documents(docs, tok, chunk_size=64, min_chunk_tokens=0, progress=False)
+    kept, dropped = chunk_documents(docs, tok, chunk_size=64, min_chunk_tokens=20, progress=False)
+    assert none_dropped == 0
+    assert dropped == sum(c.tokens < 20 for c in everything) and dropped >= 1
+    assert len(kept) + dropped == len(everything)
+    assert min(c.tokens for c in kept) >= 20
+    assert "tiny.txt" not in {c.source for c in kept}
+    assert {c.id for c in kept} <= {c.id for c in everything}  # positions do not shift when others drop
+
+
+def test_ids_are_stable_and_unique(shared_docs, tiny_model):
+    first, _ = chunk_documents(shared_docs, load_tokenizer(tiny_model), chunk_size=128, progress=False)
+    again, _ = chunk_documents(shared_docs, load_tokenizer(tiny_model), chunk_size=128, progress=False)
+    assert [c.id for c in first] == [c.id for c in again]
+    assert len({c.id for c in first}) == len(first)
+    moved = [Document("elsewhere.txt", d.text, d.title) for d in shared_docs[-1:]]
+    other, _ = chunk_documents(moved, load_tokenizer(tiny_model), chunk_size=128, progress=False)
+    assert not {c.id for c in other} & {c.id for c in first}  # same text, other source: other ids
+
+
+def test_bad_chunk_settings_are_one_line_errors(shared_docs, tok):
+    with pytest.raises(DocumentError, match="chunk_overlap"):
+        chunk_documents(shared_docs, tok, chunk_size=32, chunk_overlap=32)
+    with pytest.raises(DocumentError, match="chunk_size"):
+        chunk_documents(shared_docs, tok, chunk_size=0)
+
+
+def test_load_chunks_reports_problems_and_chunks(tmp_path, shared_data, tiny_model):
+    folder = tmp_path / "docs"
+    shutil.copytree(shared_data / "docs", folder)
+    (folder / "notes.rtf").write_text("{\\rtf1 unsupported}")
+    result = load_chunks(folder, str(tiny_model), chunk_size=256, chunk_overlap=0, min_chunk_tokens=16)
+    assert [p.source for p in result.problems] == ["docs/notes.rtf"]
+    assert {c.source for c in result.chunks} == {f"docs/{n}" for n in SHARED_NAMES}
+    assert all(16 <= c.tokens <= 256 for c in result.chunks)
+    with pytest.raises(DocumentError, match="tokenizer"):
+        load_chunks(folder, str(tmp_path / "no-tokenizer-here"))

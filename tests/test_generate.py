@@ -1,0 +1,338 @@
+"""python -m raft.generate end to end: local teacher server, real HotpotQA examples and documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+
+from raft import generate
+from raft.config import ConfigError, load_config
+from raft.hotpot import hotpot_chunks, load_hotpot
+from raft.prompts import student_prompt
+from raft.samples import normalize_question, parse_answer
+from raft.store import Store
+from raft.teacher import Reply, Teacher
+from raft.testing import TeacherBehaviour, TeacherServer
+
+REPO = Path(__file__).resolve().parent.parent
+HOTPOT = Path("hotpotqa") / "hotpot_dev_distractor_first100.json"
+DEV_QA = Path("hotpotqa") / "hotpot_dev_all_qa.jsonl"
+FILES = ["recipe.yaml", "dataset", "train.jsonl", "test.jsonl", "rejects.jsonl", "README.md", "store.jsonl", "run.json"]
+
+
+def _ws(text: str) -> str:
+    return " ".join(text.split())
+
+
+def hotpot_cfg(tmp_path: Path, teacher: TeacherServer, shared_data: Path, *args: str, out: str = "out"):
+    return load_config(
+        "generate",
+        [
+            "recipe=hotpot",
+            f"input={shared_data / HOTPOT}",
+            f"output={tmp_path / out}",
+            f"teacher.base_url={teacher.base_url}",
+            "teacher.retry_backoff=0.01",
+            "teacher.retry_max_delay=0.05",
+            *args,
+        ],
+    )
+
+
+def read_rows(out: Path) -> list[dict]:
+    dd = load_from_disk(str(out / "dataset"))
+    assert set(dd) == {"train", "test"}
+    assert dd["train"].column_names == generate.COLUMNS == dd["test"].column_names
+    rows = list(dd["train"]) + list(dd["test"])
+    jsonl = [json.loads(line) for name in ("train", "test") for line in (out / f"{name}.jsonl").read_text().splitlines()]
+    assert jsonl == rows
+    return rows
+
+
+def check_rows(rows: list[dict], chunks: dict[str, str], distractors: int = 3) -> None:
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        oracle = chunks[r["chunk_id"]]
+        assert len(r["documents"]) == distractors + 1 == len(set(r["documents"]))
+        if r["oracle_index"] is None:
+            assert oracle not in r["documents"]
+        else:
+            assert r["documents"][r["oracle_index"]] == oracle
+        final, quotes = parse_answer(r["cot_answer"])
+        assert final == r["final_answer"] != ""
+        assert all(_ws(q) in _ws(oracle) for q in quotes)
+        assert r["messages"][0] == r["prompt"][0] == {"role": "user", "content": student_prompt(r["documents"], r["question"])}
+        assert r["messages"][1] == r["completion"][0] == {"role": "assistant", "content": r["cot_answer"]}
+
+
+@pytest.fixture(scope="module")
+def hotpot_texts(shared_data) -> dict[str, str]:
+    return {c.id: c.text for c in hotpot_chunks(load_hotpot(shared_data / HOTPOT))}
+
+
+# ------------------------------------------------------------------------------------------ datasets
+
+
+def test_hotpot_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, hotpot_texts, capsys):
+    cfg = hotpot_cfg(tmp_path, teacher, shared_data, "limit=12", f"eval_questions={shared_data / DEV_QA}")
+    result = generate.main(cfg, progress=False)
+    out = tmp_path / "out"
+    assert all((out / f).exists() for f in FILES)
+    rows = read_rows(out)
+    assert len(rows) == result["accepted"] == result["train"] + result["test"] == 12
+    assert result["test"] == 2  # ceil(12 * 0.1)
+    check_rows(rows, hotpot_texts)
+    dev = {normalize_question(json.loads(line)["question"]) for line in (shared_data / DEV_QA).open()}
+    assert not any(normalize_question(r["question"]) in dev for r in rows)
+    assert any(r["oracle_index"] is None for r in rows) or all(r["oracle_index"] is not None for r in rows)
+    assert teacher.stats.requests == 24 == result["calls_new"]
+    card = (out / "README.md").read_text()
+    assert "meta-llama/Meta-Llama-3-70B-Instruct" in card and "| 12 | 12 | 12 | 10 | 2 | 0 |" in card
+    printed = capsys.readouterr().out
+    assert "accepted: 12" in printed and "tokens in/out" in printed and "wall time" in printed
+
+
+def test_docs_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, tiny_model):
+    cfg = load_config(
+        "generate",
+        [
+            "recipe=docs",
+            f"input={shared_data / 'docs'}",
+            f"output={tmp_path / 'out'}",
+            f"tokenizer={tiny_model}",
+            "chunk_size=128",
+            "limit=10",
+            f"teacher.base_url={teacher.base_url}",
+        ],
+    )
+    result = generate.main(cfg, progress=False)
+    rows = read_rows(tmp_path / "out")
+    from raft.documents import load_chunks
+
+    chunks = {c.id: c.text for c in load_chunks(shared_data / "docs", str(tiny_model), 128, 0, 32).chunks}
+    check_rows(rows, chunks)
+    assert len(rows) == result["accepted"] >= 8  # the fake teacher's answers are well formed
+    assert {Path(r["source"]).name for r in rows} <= {p.name for p in (shared_data / "docs").iterdir()}
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_p_decides_whether_the_oracle_is_shown(tmp_path, teacher, shared_data, hotpot_texts, p):
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=8", f"p={p}", "distractors=2"), progress=False)
+    rows = read_rows(tmp_path / "out")
+    check_rows(rows, hotpot_texts, distractors=2)
+    assert len(rows) == 8
+    assert all((r["oracle_index"] is None) == (p == 0.0) for r in rows)
+
+
+def test_hard_distractors_run(tmp_path, teacher, shared_data, hotpot_texts):
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=6", "distractor_strategy=hard", "p=1"), progress=False)
+    rows = read_rows(tmp_path / "out")
+    check_rows(rows, hotpot_texts)
+    assert len(rows) == 6
+
+
+# ------------------------------------------------------------------------------------------ gate
+
+
+class ScriptedTeacher(Teacher):
+    """Asks a HotpotQA dev question (reworded in case) and a question every chunk shares."""
+
+    def __init__(self, dev_question: str):
+        self.dev_question = dev_question
+        self.server = TeacherServer.__new__(TeacherServer)  # only its reply logic
+        self.server.behaviour = TeacherBehaviour()
+        self.parallelism = 4
+
+    async def ask(self, messages):
+        if "<CHUNK>" in messages[-1]["content"]:
+            return Reply(f"1. {self.dev_question.upper()}\n2) What is this text about?\n3. what is this text about", 5, 5)
+        return Reply(self.server.reply(messages)[1], 5, 5)
+
+
+def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monkeypatch):
+    dev_question = json.loads((shared_data / DEV_QA).open().readline())["question"]
+    monkeypatch.setattr(generate, "make_teacher", lambda cfg: ScriptedTeacher(dev_question))
+    cfg = load_config(
+        "generate",
+        ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path / 'out'}", "limit=5", "questions_per_chunk=3",
+         f"eval_questions={shared_data / DEV_QA}"],
+    )
+    result = generate.main(cfg, progress=False)
+    rows = read_rows(tmp_path / "out")
+    # per chunk: the dev question (rejected) and one shared question; only the first of five is kept
+    assert result["questions"] == 10 and result["rejected"] == {"eval_question": 5, "duplicate": 4}
+    assert [r["question"] for r in rows] == ["What is this text about?"]
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["reason"] for r in rejects) == ["duplicate"] * 4 + ["eval_question"] * 5
+    assert all(r["id"] > rows[0]["id"] for r in rejects if r["reason"] == "duplicate")
+
+
+def test_malformed_replies_are_rejected_with_reasons(tmp_path, teacher, shared_data):
+    teacher.reset(TeacherBehaviour(malformed="cycle"))
+    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=9"), progress=False)
+    assert result["accepted"] == 0 and result["rejected"] == {"no_answer_tag": 3, "quote_not_in_oracle": 3, "empty": 3}
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 9 and all(r["reason"] and r["question"] for r in rejects)
+    assert read_rows(tmp_path / "out") == []
+    assert "| no_answer_tag | 3 |" in (tmp_path / "out" / "README.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------ faults
+
+
+def test_teacher_failing_for_a_while_then_recovering_loses_nothing(tmp_path, teacher, shared_data, hotpot_texts):
+    teacher.reset(TeacherBehaviour(fail_first=6, fail_status=429))
+    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=8", "teacher.max_retries=8"), progress=False)
+    assert result["accepted"] == 8 and teacher.stats.requests == 16 + 6
+    check_rows(read_rows(tmp_path / "out"), hotpot_texts)
+
+
+def test_teacher_that_never_recovers_stops_then_the_rerun_resumes(tmp_path, teacher, shared_data, capsys):
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"), progress=False)
+    teacher.reset(TeacherBehaviour(fail_always=True, fail_status=500))
+    args = ("limit=10", "teacher.max_retries=2", "teacher.concurrency=2")
+    with pytest.raises(SystemExit) as e:
+        generate.main(hotpot_cfg(tmp_path, teacher, shared_data, *args), progress=False)
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "failed after 2 retries: 500" in err and "rerun the same command to resume" in err
+    assert teacher.stats.requests <= 2 * 3  # bounded: two requests in flight, three attempts each
+    assert len(Store(tmp_path / "out", readonly=True)) == 8
+    teacher.reset()
+    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, *args), progress=False)
+    assert teacher.stats.requests == 20 - 8 == result["calls_new"] and result["calls_stored"] == 8
+    assert result["accepted"] == 10
+
+
+def test_changed_recipe_in_the_same_folder_is_refused(tmp_path, teacher, shared_data):
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=3"), progress=False)
+    with pytest.raises(ConfigError, match=r"seed=7 \(stored run: 42\).*choose another output folder"):
+        generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=3", "seed=7"), progress=False)
+    with pytest.raises(ConfigError, match="distractors=2"):
+        generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=3", "distractors=2"), progress=False)
+    # what does not change results may change: more chunks, another server, more concurrency
+    teacher.reset()
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4", "teacher.concurrency=3"), progress=False)
+    assert teacher.stats.requests == 2
+
+
+def test_dry_run_calls_nothing(tmp_path, teacher, shared_data, capsys):
+    cfg = hotpot_cfg(tmp_path, teacher, shared_data, "limit=10", "dry_run=true", "teacher.price_input_per_mtok=0.5",
+                     "teacher.price_output_per_mtok=1.5")
+    result = generate.main(cfg, progress=False)
+    printed = capsys.readouterr().out
+    assert teacher.stats.requests == 0 and not (tmp_path / "out").exists()
+    assert "10 question calls + up to 10 answer calls = 20" in printed and "estimated cost: $" in printed
+    assert result["calls"] == 20 and result["tokens_in"] > 10 * 100 and result["cost"] > 0
+
+
+def test_api_key_is_never_written(tmp_path, teacher, shared_data, monkeypatch, capsys):
+    secret = "sk-raft-test-DO-NOT-STORE-5f3a9c"
+    monkeypatch.setenv("RAFT_TEST_KEY", secret)
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=3", "teacher.api_key_env=RAFT_TEST_KEY"), progress=False)
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert len(files) >= 8
+    assert not [p for p in files if secret.encode() in p.read_bytes()]
+    captured = capsys.readouterr()
+    assert secret not in captured.out + captured.err
+
+
+def test_transformers_backend_garbage_is_rejected_not_a_crash(tmp_path, tiny_model):
+    cfg = load_config(
+        "generate",
+        [
+            "recipe=demo",  # the bundled documents, found as raft/demo
+            f"output={tmp_path / 'out'}",
+            f"tokenizer={tiny_model}",
+            f"teacher.model={tiny_model}",
+            "chunk_size=64",
+            "limit=3",
+            "teacher.max_tokens=16",
+        ],
+    )
+    result = generate.main(cfg, progress=False)
+    assert result["accepted"] == 0 and sum(result["rejected"].values()) >= 3
+    assert set(result["rejected"]) <= {"no_question", "no_answer_tag", "empty", "unbalanced_quote", "quote_not_in_oracle"}
+    assert read_rows(tmp_path / "out") == []
+    assert len((tmp_path / "out" / "rejects.jsonl").read_text().splitlines()) == sum(result["rejected"].values())
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def _cli(*args: str, cwd: Path = REPO, **popen) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "raft.generate", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+
+
+def _run_cli(*args: str) -> tuple[int, str, str]:
+    proc = _cli(*args)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _run_cli("recipe=docs", f"input={empty}", f"output={tmp_path / 'o1'}")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(empty) in err, err
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps([{"_id": "x", "question": "q?", "answer": "a", "context": [["A", ["Alpha text."]], ["B", ["Beta text."]]]}]))
+    code, _, err = _run_cli("recipe=hotpot", f"input={small}", f"output={tmp_path / 'o2'}")
+    assert code == 2 and err.strip().count("\n") == 0 and "2 chunks, fewer than distractors + 1 = 4" in err, err
+    code, _, err = _run_cli("recipe=docs", f"output={tmp_path / 'o3'}")
+    assert code == 2 and "missing required setting 'input'" in err
+
+
+def test_cli_demo_recipe_offline_says_the_model_cannot_be_downloaded(tmp_path):
+    code, _, err = _run_cli("recipe=demo", f"output={tmp_path / 'demo'}")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_gives_the_uninterrupted_dataset(tmp_path, teacher, shared_data):
+    teacher.reset(TeacherBehaviour(latency=0.05))
+    args = [
+        "recipe=hotpot",
+        f"input={shared_data / HOTPOT}",
+        f"teacher.base_url={teacher.base_url}",
+        "limit=40",
+        "teacher.concurrency=2",
+        "p=0.5",
+    ]
+    out = tmp_path / "killed"
+    proc = _cli(*args, f"output={out}")
+    store = out / "store.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store.exists() and store.read_bytes().count(b"\n") >= 16:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    stored = len(Store(out, readonly=True))
+    assert 16 <= stored < 80 and not (out / "dataset").exists()
+
+    teacher.reset()  # the rerun: fast, and counted
+    code = _cli(*args, f"output={out}").wait(timeout=300)
+    assert code == 0
+    assert teacher.stats.requests == 80 - stored  # no stored call asked again
+
+    teacher.reset()
+    generate.main(load_config("generate", [*args, f"output={tmp_path / 'straight'}"]), progress=False)
+    dump = lambda rows: {json.dumps(r, sort_keys=True) for r in rows}  # noqa: E731
+    assert dump(read_rows(out)) == dump(read_rows(tmp_path / "straight"))
+    for split in ("train", "test"):
+        assert (out / f"{split}.jsonl").read_text() == (tmp_path / "straight" / f"{split}.jsonl").read_text()

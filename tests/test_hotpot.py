@@ -1,0 +1,91 @@
+"""raft.hotpot: both layouts, clear errors, and the HotpotQA chunks (deduplicated context paragraphs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from raft.hotpot import HotpotError, hotpot_chunks, load_hotpot, paragraph_text, paragraphs
+
+FIRST100 = "hotpotqa/hotpot_dev_distractor_first100.json"
+
+
+@pytest.fixture(scope="module")
+def examples(shared_data):
+    return load_hotpot(shared_data / FIRST100)
+
+
+def to_hf_layout(row: dict) -> dict:
+    """An original-layout example as the hub's ``hotpotqa/hotpot_qa`` rows look."""
+    return {
+        "id": row["_id"],
+        "question": row["question"],
+        "answer": row["answer"],
+        "type": row["type"],
+        "level": row["level"],
+        "supporting_facts": {"title": [t for t, _ in row["supporting_facts"]], "sent_id": [i for _, i in row["supporting_facts"]]},
+        "context": {"title": [t for t, _ in row["context"]], "sentences": [s for _, s in row["context"]]},
+    }
+
+
+def test_original_and_hf_layouts_load_the_same(examples, tmp_path):
+    assert len(examples) == 100
+    hf = tmp_path / "hf.jsonl"
+    hf.write_text("\n".join(json.dumps(to_hf_layout(r)) for r in examples[:5]))
+    assert load_hotpot(hf) == examples[:5]
+    assert load_hotpot(hf, limit=2) == examples[:2]
+
+
+def test_bad_hotpot_files_name_the_file_and_row(tmp_path, examples):
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"question": ')
+    with pytest.raises(HotpotError, match="broken.json"):
+        load_hotpot(broken)
+    no_context = tmp_path / "rows.json"
+    no_context.write_text(json.dumps([examples[0], {"question": "where?"}]))
+    with pytest.raises(HotpotError, match=r"rows.json row 1"):
+        load_hotpot(no_context)
+    with pytest.raises(HotpotError, match="not a HotpotQA file"):
+        load_hotpot(tmp_path / "missing.json")
+
+
+def test_chunks_are_the_distinct_paragraphs_in_first_seen_order(examples):
+    chunks = hotpot_chunks(examples)
+    every = [p for ex in examples for p in paragraphs(ex)]
+    distinct = set(every)
+    assert len(every) > len(distinct)  # the first 100 dev examples share a paragraph
+    assert len(chunks) == len(distinct)
+    first_seen = list(dict.fromkeys(every))
+    assert [(c.title, c.text) for c in chunks] == [(t, paragraph_text(t, x)) for t, x in first_seen]
+    assert [c.title for c in chunks[: len(examples[0]["context"])]] == [t for t, _ in examples[0]["context"]]
+    assert all(c.source == f"hotpot:{c.title}" and c.text.startswith(c.title + "\n") for c in chunks)
+
+
+def test_repeated_questions_add_no_chunks_and_ids_are_stable(examples):
+    chunks = hotpot_chunks(examples)
+    assert hotpot_chunks(examples + examples[:10]) == chunks
+    assert [c.id for c in hotpot_chunks(examples)] == [c.id for c in chunks]
+    assert len({c.id for c in chunks}) == len(chunks)
+
+
+def test_limit_takes_the_first_chunks(examples):
+    chunks = hotpot_chunks(examples)
+    assert hotpot_chunks(examples, limit=100) == chunks[:100]
+    assert len(hotpot_chunks(examples, limit=100)) == 100
+    assert hotpot_chunks(examples, limit=10_000) == chunks
+
+
+def test_hf_layout_gives_the_same_chunks(examples, tmp_path):
+    mixed = tmp_path / "mixed.json"
+    rows = [to_hf_layout(r) if i % 2 else r for i, r in enumerate(examples[:8])]
+    mixed.write_text(json.dumps(rows))
+    assert hotpot_chunks(load_hotpot(mixed)) == hotpot_chunks(examples[:8])
+
+
+def test_same_title_with_other_text_gets_its_own_position():
+    a = {"context": [["Paris", ["Paris is the capital of France."]]]}
+    b = {"context": [["Paris", ["Paris is a city in Texas."]], ["Lyon", ["Lyon is in France."]]]}
+    chunks = hotpot_chunks([a, b])
+    assert [(c.source, c.position) for c in chunks] == [("hotpot:Paris", 0), ("hotpot:Paris", 1), ("hotpot:Lyon", 0)]
+    assert len({c.id for c in chunks}) == 3

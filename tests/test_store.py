@@ -1,0 +1,81 @@
+"""The append-only run store and the run fingerprint (raft.store)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from raft.config import ConfigError
+from raft.store import Store, check_fingerprint, request_key
+
+MESSAGES = [{"role": "user", "content": "Question about «a chunk»?"}]
+
+
+def test_request_key_depends_on_everything_that_decides_the_reply():
+    key = request_key(MESSAGES, "m", 0.0, 100)
+    assert key == request_key([dict(m) for m in MESSAGES], "m", 0.0, 100)
+    variants = [
+        request_key([{"role": "user", "content": "other"}], "m", 0.0, 100),
+        request_key(MESSAGES, "m2", 0.0, 100),
+        request_key(MESSAGES, "m", 0.7, 100),
+        request_key(MESSAGES, "m", 0.0, 101),
+    ]
+    assert len({key, *variants}) == 5
+
+
+def test_store_round_trip_across_reopen(tmp_path):
+    with Store(tmp_path) as store:
+        store.put("k1", "question", "1. What?", 10, 3)
+        store.put("k2", "answer", "text with «unicode» and\nnewlines", 20, 7)
+        assert store.get("k1") is None  # new calls are not kept in memory (flat memory)
+    with Store(tmp_path) as store:
+        assert len(store) == 2
+        assert store.get("k2").text == "text with «unicode» and\nnewlines"
+        assert (store.get("k1").prompt_tokens, store.get("k1").completion_tokens) == (10, 3)
+
+
+def test_store_drops_a_line_cut_off_by_a_kill_and_appends_cleanly(tmp_path):
+    with Store(tmp_path) as store:
+        store.put("k1", "question", "one")
+    path = tmp_path / "store.jsonl"
+    with path.open("ab") as f:
+        f.write(b'{"key": "k2", "kind": "answer", "te')  # SIGKILL mid-write
+    with Store(tmp_path) as store:
+        assert len(store) == 1 and store.dropped_lines == 1
+        store.put("k3", "answer", "three")
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["k1", "k3"]
+    with Store(tmp_path) as store:
+        assert set(store.records) == {"k1", "k3"} and store.dropped_lines == 0
+
+
+def test_readonly_store_changes_nothing(tmp_path):
+    assert len(Store(tmp_path / "none", readonly=True)) == 0
+    assert not (tmp_path / "none").exists()
+    with Store(tmp_path) as store:
+        store.put("k1", "question", "one")
+    path = tmp_path / "store.jsonl"
+    with path.open("ab") as f:
+        f.write(b'{"key": "k2"')
+    before = path.read_bytes()
+    assert len(Store(tmp_path, readonly=True)) == 1
+    assert path.read_bytes() == before
+
+
+def test_fingerprint_refuses_a_changed_run(tmp_path):
+    fp = {"seed": 42, "p": 0.8, "teacher.model": "m"}
+    check_fingerprint(tmp_path, fp)
+    assert json.loads((tmp_path / "run.json").read_text()) == fp
+    check_fingerprint(tmp_path, dict(fp))  # same settings: resume
+    with pytest.raises(ConfigError, match=r"seed=7 \(stored run: 42\).*choose another output folder") as e:
+        check_fingerprint(tmp_path, {**fp, "seed": 7})
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="distractors"):
+        check_fingerprint(tmp_path, {**fp, "distractors": 4})
+
+
+def test_fingerprint_refuses_a_store_without_fingerprint(tmp_path):
+    (tmp_path / "store.jsonl").write_text("")
+    with pytest.raises(ConfigError, match="no run.json"):
+        check_fingerprint(tmp_path, {"seed": 1})
