@@ -76,7 +76,7 @@ class GenerateConfig:
     source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
     input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
     output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")
-    limit: int | None = _f(None, "use at most this many chunks (hotpot recipe: 100, the published run)")
+    limit: int | None = _f(None, "ask about at most this many chunks (distractors still come from all of them; hotpot recipe: 100, the published run)")
     seed: int = _f(42, "seed for distractor choice, oracle dropping, shuffling and the train/test split")
     questions_per_chunk: int = _f(1, "questions the teacher writes per chunk")
     distractors: int = _f(3, "distractor chunks per sample (the paper uses 3)")

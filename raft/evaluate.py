@@ -444,23 +444,19 @@ def table_rows(runs: list[Run]) -> list[dict[str, Any]]:
         for task, m in run.metrics.items():
             rows.append({"run": run, "task": task, **run.info, "family": short_name(run.info["model"]), **m})
 
-    def find(task: str, model: str, precision: str, finetuned: bool) -> dict[str, Any] | None:
+    def find(task: str, family: str, precision: str, finetuned: bool) -> dict[str, Any] | None:
+        """The first run of that task and model family (hub id or local copy alike) in that state."""
+        key = (task, family, precision, finetuned)
         return next(
-            (
-                r
-                for r in rows
-                if (r["task"], r["model"], r["precision"], r["finetuned"])
-                == (task, model, precision, finetuned)
-            ),
-            None,
+            (r for r in rows if (r["task"], r["family"], r["precision"], r["finetuned"]) == key), None
         )
 
     for r in rows:
-        base = find(r["task"], r["model"], r["precision"], False) if r["finetuned"] else None
+        base = find(r["task"], r["family"], r["precision"], False) if r["finetuned"] else None
         r["delta"] = (r["f1"] - base["f1"]) / base["f1"] if base and base["f1"] > 0 else None
-        full = find(r["task"], r["model"], "16-bit", r["finetuned"]) if r["precision"] == "4-bit" else None
+        full = find(r["task"], r["family"], "16-bit", r["finetuned"]) if r["precision"] == "4-bit" else None
         r["share"] = r["f1"] / full["f1"] if full and full["f1"] > 0 else None
-    rows.sort(key=lambda r: (r["task"], r["model"], r["precision"] != "4-bit", r["finetuned"], r["label"]))
+    rows.sort(key=lambda r: (r["task"], r["family"], r["precision"] != "4-bit", r["finetuned"], r["label"]))
     return rows
 
 
@@ -502,9 +498,9 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in rows:
             if r["task"] == task:
-                groups.setdefault((r["model"], r["precision"]), []).append(r)
+                groups.setdefault((r["family"], r["precision"]), []).append(r)
         x, ticks, labels_done = 0.0, [], set()
-        for (model, precision), members in groups.items():
+        for (family, precision), members in groups.items():
             members.sort(key=lambda r: (r["finetuned"], r["label"]))
             width = 0.8 / len(members)
             for i, r in enumerate(members):
@@ -519,7 +515,7 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
                 labels_done.add(kind)
                 change = f"\n{_pct(r['delta'], signed=True)}" if r["delta"] is not None else ""
                 ax.bar_label(bar, labels=[f"{r['f1']:.3f}{change}"], fontsize=8)
-            ticks.append((x + 0.4 - width / 2, f"{short_name(model)}\n{precision}"))
+            ticks.append((x + 0.4 - width / 2, f"{family}\n{precision}"))
             x += 1.0
         ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
         ax.set_ylabel("F1")

@@ -34,6 +34,7 @@ as bf16 so that FSDP can shard them.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -91,15 +92,16 @@ def _looks_like_hub_id(name: str) -> bool:
 
 def load_data(path: str) -> Any:
     """A ``DatasetDict`` from a raft.generate folder, a saved dataset, a JSONL file or a hub id."""
-    import datasets
-
     p = Path(path).expanduser()
     if p.is_dir():
+        import datasets
+
         for candidate in (p / "dataset", p):
             if (candidate / "dataset_dict.json").is_file():
-                return datasets.load_from_disk(str(candidate))
+                splits = json.loads((candidate / "dataset_dict.json").read_text()).get("splits", [])
+                return datasets.DatasetDict({s: _load_saved(candidate / s, path, s) for s in splits})
             if (candidate / "state.json").is_file():
-                return datasets.DatasetDict({"train": datasets.load_from_disk(str(candidate))})
+                return datasets.DatasetDict({"train": _load_saved(candidate, path, "train")})
         files = {s: str(p / f"{s}.jsonl") for s in ("train", "test") if (p / f"{s}.jsonl").is_file()}
         if "train" not in files:
             raise DataError(f"data {path}: no dataset/ folder, saved dataset or train.jsonl inside (is it a raft.generate output folder?)")
@@ -116,12 +118,29 @@ def load_data(path: str) -> Any:
         raise DataError(f"data {path} not found ({hint})")
     if _hub_offline():
         raise DataError(f"data {path}: not found locally and the hub is offline ({hint})")
+    import datasets
+
     try:
         loaded = datasets.load_dataset(path)
     except Exception as e:  # unknown id, no network, ...
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"data {path}: not found locally and cannot be loaded from the hub ({first})") from e
     return loaded
+
+
+def _load_saved(folder: Path, path: str, split: str) -> Any:
+    """One split saved with ``save_to_disk``; an empty one (datasets writes no shard) as an empty Dataset."""
+    import datasets
+
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        if state.get("_data_files") == []:  # load_from_disk cannot read a split saved without rows
+            info = datasets.DatasetInfo.from_directory(str(folder))
+            return datasets.Dataset.from_dict({k: [] for k in info.features or {}}, features=info.features)
+        return datasets.load_from_disk(str(folder))
+    except Exception as e:  # a damaged or half-written folder
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"data {path}: cannot read split '{split}' from {folder} ({first})") from e
 
 
 def _load_json(files: dict[str, str], path: str) -> Any:
@@ -233,11 +252,10 @@ def fit_split(ds: Any, tokenizer: Any, max_length: int, policy: str, split: str)
     return out, stats
 
 
-def prepare_data(cfg: FinetuneConfig, tokenizer: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """(train, eval or None, stats): checked, fitted to ``train.max_length``, only prompt/completion kept."""
-    t = cfg.train
-    if t.overlong not in OVERLONG_POLICIES:
-        raise ConfigError(f"train.overlong={t.overlong!r} is not one of {', '.join(OVERLONG_POLICIES)}")
+def load_checked_data(cfg: FinetuneConfig) -> tuple[Any, str | None]:
+    """(the DatasetDict, the evaluation split or None), columns checked: fails before any model loads."""
+    if cfg.train.overlong not in OVERLONG_POLICIES:
+        raise ConfigError(f"train.overlong={cfg.train.overlong!r} is not one of {', '.join(OVERLONG_POLICIES)}")
     data = load_data(cfg.data)
     if "train" not in data:
         raise DataError(f"data {cfg.data}: no 'train' split (splits: {', '.join(data) or 'none'})")
@@ -245,6 +263,12 @@ def prepare_data(cfg: FinetuneConfig, tokenizer: Any) -> tuple[Any, Any, dict[st
     check_columns(data["train"], "train", cfg.data)
     if eval_split:
         check_columns(data[eval_split], eval_split, cfg.data)
+    return data, eval_split
+
+
+def prepare_data(cfg: FinetuneConfig, tokenizer: Any, data: Any, eval_split: str | None) -> tuple[Any, Any, dict[str, Any]]:
+    """(train, eval or None, stats): fitted to ``train.max_length``, only prompt/completion kept."""
+    t = cfg.train
     stats: dict[str, Any] = {"policy": t.overlong, "max_length": t.max_length}
     train, stats["train"] = fit_split(data["train"], tokenizer, t.max_length, t.overlong, "train")
     if train is None:
@@ -522,25 +546,36 @@ def model_config(model: str) -> tuple[Any, str]:
         raise _model_error(model, e) from e
 
 
-def count_parameters(config: Any, target_modules: Any, rank: int) -> dict[str, int]:
-    """Parameter counts from an empty (meta-device) model: total, in quantisable linears, LoRA."""
+@functools.lru_cache(maxsize=8)
+def _linear_shapes(config_json: str) -> tuple[int, tuple[tuple[str, int, int], ...]]:
+    """(total parameters, (name, in, out) of every linear layer but the LM head) of an empty model."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    with torch.device("meta"):
+    config_dict = json.loads(config_json)
+    config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+    with torch.device("meta"):  # shapes only: no memory, no weights
         model = AutoModelForCausalLM.from_config(config)
     output_layer = model.get_output_embeddings()
+    linears = tuple(
+        (name, m.in_features, m.out_features)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and m is not output_layer
+    )
+    return sum(p.numel() for p in model.parameters()), linears
+
+
+def count_parameters(config: Any, target_modules: Any, rank: int) -> dict[str, int]:
+    """Parameter counts from an empty (meta-device) model: total, in quantisable linears, LoRA."""
+    total, linears = _linear_shapes(config.to_json_string(use_diff=False))
     if isinstance(target_modules, str) and target_modules != "all-linear":
         target_modules = [t.strip() for t in target_modules.split(",") if t.strip()]
-    total = sum(p.numel() for p in model.parameters())
     linear = lora = 0
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or module is output_layer:
-            continue
-        linear += module.weight.numel()
+    for name, n_in, n_out in linears:
+        linear += n_in * n_out
         leaf = name.rsplit(".", 1)[-1]
         if target_modules == "all-linear" or leaf in target_modules or name in target_modules:
-            lora += rank * (module.in_features + module.out_features)
+            lora += rank * (n_in + n_out)
     return {"total": total, "quantised_linear": linear, "lora": lora}
 
 
@@ -724,24 +759,29 @@ def merge_adapter(cfg: FinetuneConfig, tokenizer: Any) -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
+def last_checkpoint(output: Path) -> str | None:
+    """The ``checkpoint-N`` folder with the largest N that holds a trainer state (what resume=true uses)."""
+    found = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(found, key=lambda p: int(p.name.split("-")[-1]))) if found else None
+
+
 def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
     """Train (or dry-run) the recipe; returns the training summary (None for a dry run or a non-main process)."""
     if cfg.dry_run:
         dry_run(cfg)
         return None
-    from transformers.trainer_utils import get_last_checkpoint
-
     output = Path(cfg.output)
     resume_from = None
     if cfg.resume:
-        resume_from = get_last_checkpoint(str(output)) if output.is_dir() else None
+        resume_from = last_checkpoint(output)
         if resume_from is None:
             raise ConfigError(f"resume=true but {output} holds no checkpoint-* folder; run without resume=true to start")
-    elif output.is_dir() and get_last_checkpoint(str(output)):
+    elif last_checkpoint(output):
         log(f"{output} already holds checkpoints: starting over (pass resume=true to continue from the last one)")
 
+    data, eval_split = load_checked_data(cfg)
     tokenizer = load_tokenizer(cfg.model)
-    train, evaluation, stats = prepare_data(cfg, tokenizer)
+    train, evaluation, stats = prepare_data(cfg, tokenizer, data, eval_split)
     rt = resolve_runtime(cfg)
     for note in rt.notes:
         log(note)

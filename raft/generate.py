@@ -552,6 +552,8 @@ def main(cfg: GenerateConfig, progress: bool = True) -> dict[str, Any]:
     started = time.monotonic()
     validate(cfg)
     source = resolve_input(cfg.input)
+    # a local teacher is loaded first: a model that cannot be downloaded is the first thing to say
+    teacher = make_teacher(cfg.teacher) if cfg.teacher.backend != "openai" and not cfg.dry_run else None
     pool = load_pool(cfg, source)
     work = min(len(pool.chunks), cfg.limit or len(pool.chunks))
     out = Path(cfg.output)
@@ -559,7 +561,7 @@ def main(cfg: GenerateConfig, progress: bool = True) -> dict[str, Any]:
         return dry_run(cfg, pool, work, out)
     check_fingerprint(out, fingerprint(cfg, source))
     recipe_path = save_config(cfg, out)
-    teacher = make_teacher(cfg.teacher)
+    teacher = teacher or make_teacher(cfg.teacher)
     with Store(out) as store:
         run = Run(cfg, pool, work, teacher, store, out)
         try:

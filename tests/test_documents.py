@@ -280,3 +280,19 @@ def test_load_chunks_reports_problems_and_chunks(tmp_path, shared_data, tiny_mod
     assert all(16 <= c.tokens <= 256 for c in result.chunks)
     with pytest.raises(DocumentError, match="tokenizer"):
         load_chunks(folder, str(tmp_path / "no-tokenizer-here"))
+
+
+def test_a_chunk_counted_too_long_is_split_again(shared_docs, tok):
+    # Joined pieces can count more tokens than the sum of their parts (BPE merges across a piece
+    # boundary); the final batch count catches it and splits that chunk again. Forced here by
+    # handing _fit a chunk that is really too long.
+    from raft.documents import _counter, _fit
+
+    text = shared_docs[-1].text[:3000]
+    one, many = _counter(tok)
+    size, short = many([text, "short"])
+    assert size > 100
+    parts = _fit([text, "short"], [size, short], 100, one, many)
+    assert len(parts) > 2 and parts[-1] == ("short", short)
+    assert all(n == n_tokens(tok, p) <= 100 for p, n in parts)
+    assert squash("".join(p for p, _ in parts[:-1])) == squash(text)

@@ -128,6 +128,9 @@ def test_unknown_task_and_missing_data_are_one_line_errors(tiny_model, tmp_path)
     with pytest.raises(ConfigError) as e:
         main(cfg(f"model={tiny_model}", "tasks=[raft_domain]", f"output={tmp_path}", "limit=1"))
     assert "RAFT_DOMAIN_DATA" in str(e.value) and "\n" not in str(e.value)
+    # a hub id that cannot be fetched (tests run offline) fails in one line before lm-eval starts
+    with pytest.raises(ConfigError, match="model=nobody/no-such-model: cannot load its config"):
+        main(cfg("model=nobody/no-such-model", f"output={tmp_path}", "limit=1"))
 
 
 def test_cli_error_exits_2_with_one_line(tmp_path):
@@ -367,3 +370,12 @@ def test_report_cli_error_is_one_line(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "nothing" in proc.stderr
+
+
+def test_report_groups_a_hub_id_with_its_local_copy(tmp_path):
+    runs = [
+        fake_run(tmp_path / "base", "meta-llama/Llama-3.1-8B-Instruct", 0.5),
+        fake_run(tmp_path / "raft", "/models/Llama-3.1-8B-Instruct", 0.6, adapter="outputs/raft"),
+    ]
+    rows = _table(report(runs, tmp_path / "report")["table"].read_text())
+    assert rows["Llama-3.1-8B-Instruct + raft (16-bit)"]["F1 vs base"] == "+20.0%"

@@ -129,3 +129,10 @@ def test_vllm_backend_without_vllm_says_how_to_install():
 def test_unknown_backend():
     with pytest.raises(TeacherError, match="not one of openai, vllm, transformers"):
         make_teacher(TeacherConfig(backend="ollama"))
+
+
+def test_api_key_comes_from_the_named_environment_variable(teacher, monkeypatch):
+    monkeypatch.setenv("RAFT_TEST_KEY", "sk-from-env")
+    assert make_teacher(_cfg(teacher, api_key_env="RAFT_TEST_KEY")).client.api_key == "sk-from-env"
+    monkeypatch.delenv("RAFT_TEST_KEY")
+    assert make_teacher(_cfg(teacher, api_key_env="RAFT_TEST_KEY")).client.api_key == "EMPTY"  # vLLM takes any key
