@@ -662,12 +662,15 @@ def peak_memory() -> dict[str, Any]:
 
 
 def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, stats: dict, resumed_from: str | None,
-                  tokens_before: int) -> dict[str, Any]:
+                  start: dict[str, int]) -> dict[str, Any]:
+    """train_summary.json; ``start`` = global step and tokens seen of the checkpoint resumed from (zeros if none)."""
     state = trainer.state
     trainable, total = trainer.model.get_nb_trainable_parameters()
     history = state.log_history
     runtime = float(result.metrics.get("train_runtime", 0.0))
-    session_tokens = int(state.num_input_tokens_seen) - tokens_before
+    eval_time = sum(e["eval_runtime"] for e in history if "eval_runtime" in e and e["step"] > start["step"])
+    train_time = max(runtime - eval_time, 1e-9) if runtime else 0.0
+    session_tokens = int(state.num_input_tokens_seen) - start["tokens"]
     return {
         "model": cfg.model,
         "data": cfg.data,
@@ -688,7 +691,7 @@ def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, s
         "resumed_from": resumed_from,
         "tokens_seen": int(state.num_input_tokens_seen),
         "train_runtime_s": runtime,
-        "tokens_per_second": session_tokens / runtime if runtime > 0 else None,
+        "tokens_per_second": session_tokens / train_time if train_time > 0 else None,  # this run, evaluation excluded
         "train_loss": result.metrics.get("train_loss"),
         "loss_curve": [{"step": e["step"], "loss": e["loss"]} for e in history if "loss" in e],
         "eval_curve": [{"step": e["step"], "eval_loss": e["eval_loss"]} for e in history if "eval_loss" in e],
@@ -804,15 +807,16 @@ def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
     log(f"trainable LoRA parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
     if resume_from:
         log(f"resuming from {resume_from}")
-    tokens_before = 0
-    if resume_from and (Path(resume_from) / "trainer_state.json").is_file():
-        tokens_before = int(json.loads((Path(resume_from) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0))
+    start = {"step": 0, "tokens": 0}
+    if resume_from:
+        state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
+        start = {"step": int(state.get("global_step", 0)), "tokens": int(state.get("num_input_tokens_seen", 0))}
     started = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(cfg.output)  # the adapter (and the tokenizer); every process must call it
     if not trainer.is_world_process_zero():
         return None
-    summary = build_summary(cfg, rt, trainer, result, stats, resume_from, tokens_before)
+    summary = build_summary(cfg, rt, trainer, result, stats, resume_from, start)
     tokenizer.save_pretrained(cfg.output)
     save_config(cfg, cfg.output)
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")

