@@ -29,7 +29,11 @@ bf16 LoRA, paged AdamW, gradient checkpointing. On a CPU (the tests) bitsandbyte
 4-bit, but bf16 mixed precision and paged/8-bit optimizers do not: training falls back to fp32 and
 ``adamw_torch``, and one log line says so. Under ``accelerate launch`` (DDP) every process puts the
 model on its own GPU; under FSDP (``recipes/accelerate/fsdp_qlora.yaml``) the 4-bit weights are stored
-as bf16 so that FSDP can shard them.
+as bf16 so that FSDP can shard them. The multi-process path can be tried on a CPU (gloo backend):
+
+    CUDA_VISIBLE_DEVICES= accelerate launch --multi_gpu --num_processes 2 -m raft.finetune recipe=tiny
+
+(``accelerate launch --cpu --num_processes 2`` starts a single process in accelerate 1.x.)
 """
 
 from __future__ import annotations
@@ -485,7 +489,9 @@ def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
         optim=rt.optim,
         bf16=rt.precision == "bf16",
         fp16=rt.precision == "fp16",
-        max_length=t.max_length,
+        # prepare_data already fitted every example to max_length; TRL refuses padding_free without packing
+        # when max_length is set (it would not enforce it), so it gets None there
+        max_length=None if t.padding_free and not t.packing else t.max_length,
         packing=t.packing,
         padding_free=t.padding_free,
         completion_only_loss=True,
@@ -700,7 +706,10 @@ def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, s
 
 
 def model_card(cfg: FinetuneConfig, summary: dict[str, Any]) -> str:
-    last_eval = summary["eval_curve"][-1]["eval_loss"] if summary["eval_curve"] else None
+    def num(x: Any) -> str:
+        return f"{x:.4f}" if isinstance(x, float) else "n/a"
+
+    last_eval = num(summary["eval_curve"][-1]["eval_loss"]) if summary["eval_curve"] else "n/a"
     train_stats = summary["examples"].get("train", {})
     return f"""---
 base_model: {cfg.model}
@@ -718,8 +727,9 @@ A LoRA adapter trained with RAFT (Zhang et al. 2024) data by `python -m raft.fin
 - Data: `{cfg.data}`: {train_stats.get('kept', '?')} training examples of at most {summary['max_length']} tokens
   (overlong policy `{summary['overlong_policy']}`); loss on the answer only
 - Training: {summary['global_step']} steps, learning rate {cfg.train.learning_rate} ({cfg.train.lr_scheduler_type}),
-  {summary['precision']}, optimizer {summary['optim']}; final train loss {summary['train_loss']}, last eval loss {last_eval}
-- Trainable parameters: {summary['trainable_params']:,} of {summary['total_params']:,}
+  {summary['precision']}, optimizer {summary['optim']}; mean train loss {num(summary['train_loss'])}, last eval loss {last_eval}
+- Trainable parameters: {summary['trainable_params']:,} of {summary['total_params']:,}; details (loss curves, tokens/s,
+  peak memory) in `train_summary.json`
 
 The prompt is `raft.prompts.student_prompt`: each document in `<DOCUMENT>...</DOCUMENT>`, then the
 question; the answer reasons step by step, quotes with `##begin_quote##...##end_quote##` and ends with
@@ -803,6 +813,10 @@ def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
     )
+    if rt.precision == "fp16":  # TRL keeps a QLoRA adapter in bf16; fp16 mixed precision needs fp32 master weights
+        for param in trainer.model.parameters():
+            if param.requires_grad:
+                param.data = param.data.float()
     trainable, total = trainer.model.get_nb_trainable_parameters()
     log(f"trainable LoRA parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
     if resume_from:

@@ -464,3 +464,17 @@ def test_two_process_accelerate_launch(tmp_path, tiny_model, raft_data):
     assert summary["processes"] == 2 and summary["global_step"] == 3
     assert proc.stdout.count("raft.finetune: done") == 1  # only the main process reports and writes
     assert (output / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_trains_on_what_raft_generate_writes(tmp_path, teacher, shared_data, tiny_model):
+    """The contract end to end: raft.generate (local teacher server) -> raft.finetune on its folder."""
+    from raft import generate
+
+    data = tmp_path / "generated"
+    generate.main(load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={data}",
+                                           f"teacher.base_url={teacher.base_url}", "limit=12"]), progress=False)
+    rows = finetune.load_data(str(data))
+    summary = finetune.main(tiny_cfg(tiny_model, data, tmp_path / "out", "train.max_steps=3", "train.eval_steps=0"))
+    assert summary["global_step"] == 3 and summary["examples"]["train"]["examples"] == len(rows["train"]) > 0
+    assert summary["examples"]["train"]["kept"] > 0
