@@ -9,10 +9,20 @@ as the client's): ``capacity`` requests are served at once, more wait in a queue
 latency drawn uniformly from ``latency * (1 ± jitter)``. One RAFT row needs two teacher calls
 (question, then answer), so the bound is ``capacity / mean latency / 2`` rows per second.
 
-1. rows/min at default settings (concurrency 64) on >= 1,000 chunks, as a share of the bound;
+1. rows/min at default settings (concurrency 64) on >= 1,000 chunks, as a share of the bound. The
+   headline is over the teacher phase (first call to last reply, timed by raft.generate itself:
+   ``teacher_wall_s``); the end-to-end figure (imports, chunking, writing the dataset included, a
+   fixed cost of ~10 s here) is kept next to it;
 2. rows/min at concurrency 1 (on fewer chunks: it is 64x slower), as a share of its own bound;
-3. zero latency, many chunks: client CPU time per teacher call, and peak memory (RSS) at N/10 and
-   N chunks (flat memory means the ratio stays near 1).
+3. zero latency, many chunks: client CPU time per teacher call over the teacher phase (the whole
+   process's CPU per call is kept too), and peak memory at N/10 and N chunks (flat memory means the
+   ratio stays near 1): peak anonymous memory (sampled RssAnon: what the process really needs) and
+   peak RSS (``ru_maxrss``, which also counts the pages of the Arrow files that ``datasets``
+   memory-maps while it writes the dataset: page cache, dropped by the kernel under pressure).
+
+The benchmark corpus repeats its text (chunks cut from one small folder of docs), so at zero
+latency most of the 100,000 rows have a question another row already asks and are rejected as
+duplicates; memory per row is measured all the same (every row is written, then dropped).
 
 Writes benchmarks/results/generation_throughput.json.
 """
@@ -69,13 +79,21 @@ def make_corpus(folder: Path, n: int) -> Path:
 def run_generate(args: list[str]) -> dict:
     """One raft.generate run in a fresh process: its counts, wall time, CPU time and peak RSS."""
     code = (
-        "import json, resource, sys, time\n"
+        "import json, resource, sys, threading, time\n"
+        "peak = [0]\n"
+        "def sample():\n"
+        "    while True:\n"
+        "        status = open('/proc/self/status').read()\n"
+        "        peak[0] = max(peak[0], int(status.split('RssAnon:')[1].split()[0]))\n"
+        "        time.sleep(0.02)\n"
+        "threading.Thread(target=sample, daemon=True).start()\n"
         "from raft.config import load_config\nfrom raft.generate import main\n"
         "cfg = load_config('generate', sys.argv[1:])\n"
         "t0, c0 = time.monotonic(), time.process_time()\n"
         "out = main(cfg, progress=False)\n"
         "out['wall_s'] = time.monotonic() - t0\nout['cpu_s'] = time.process_time() - c0\n"
         "out['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "out['peak_anon_mb'] = peak[0] / 1024\n"
         "print('RESULT ' + json.dumps(out))\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -102,9 +120,11 @@ def measure(work: Path, tokenizer: Path, chunks: int, latency: float, capacity: 
         server.kill()
     rows = result["accepted"] + sum(result["rejected"].values())
     result["rows"] = rows
-    result["rows_per_min"] = rows / result["wall_s"] * 60
-    calls = result["calls_new"]
-    result["client_cpu_ms_per_call"] = 1000 * result["cpu_s"] / max(calls, 1)
+    result["rows_per_min"] = rows / result["teacher_wall_s"] * 60  # the teacher phase
+    result["rows_per_min_end_to_end"] = rows / result["wall_s"] * 60  # whole main(): imports, chunking, writing
+    calls = max(result["calls_new"], 1)
+    result["client_cpu_ms_per_call"] = 1000 * result["teacher_cpu_s"] / calls  # the teacher phase
+    result["process_cpu_ms_per_call"] = 1000 * result["cpu_s"] / calls  # whole main()
     return result
 
 
@@ -128,25 +148,36 @@ def main() -> None:
         bound = a.capacity / a.latency / 2 * 60  # rows per minute
         if "bound" not in a.skip:
             r = measure(work, tokenizer, a.chunks, a.latency, a.capacity, a.jitter, None, "bound")
-            figures.append({"figure": f"rows/min, {a.chunks} chunks, capacity {a.capacity}, latency {a.latency}s±{a.jitter:.0%}, default concurrency",
+            figures.append({"figure": f"rows/min over the teacher phase, {a.chunks} chunks, capacity {a.capacity}, "
+                                      f"latency {a.latency}s±{a.jitter:.0%}, default concurrency",
                             "value": round(r["rows_per_min"], 1), "share_of_bound": round(r["rows_per_min"] / bound, 3),
-                            "bound_rows_per_min": bound, "goal": ">= 0.90 of the bound", "detail": r})
+                            "bound_rows_per_min": bound, "goal": ">= 0.90 of the bound",
+                            "end_to_end_rows_per_min": round(r["rows_per_min_end_to_end"], 1),
+                            "end_to_end_share_of_bound": round(r["rows_per_min_end_to_end"] / bound, 3), "detail": r})
         if "serial" not in a.skip:
             r = measure(work, tokenizer, a.serial_chunks, a.latency, a.capacity, a.jitter, 1, "serial")
             serial_bound = 1 / a.latency / 2 * 60
-            figures.append({"figure": f"rows/min, {a.serial_chunks} chunks, concurrency 1",
+            figures.append({"figure": f"rows/min over the teacher phase, {a.serial_chunks} chunks, concurrency 1",
                             "value": round(r["rows_per_min"], 2), "share_of_bound": round(r["rows_per_min"] / serial_bound, 3),
-                            "bound_rows_per_min": serial_bound, "speedup_of_default_over_serial": None, "detail": r})
+                            "bound_rows_per_min": serial_bound, "speedup_of_default_over_serial": None,
+                            "end_to_end_rows_per_min": round(r["rows_per_min_end_to_end"], 2), "detail": r})
             if len(figures) == 2:
                 figures[1]["speedup_of_default_over_serial"] = round(figures[0]["value"] / figures[1]["value"], 1)
         if "zero" not in a.skip:
             small = measure(work, tokenizer, a.zero_latency_chunks // 10, 0.0, None, 0.0, None, "zero_small")
             big = measure(work, tokenizer, a.zero_latency_chunks, 0.0, None, 0.0, None, "zero_big")
-            figures.append({"figure": f"client CPU ms per teacher call, zero latency, {a.zero_latency_chunks} chunks",
-                            "value": round(big["client_cpu_ms_per_call"], 3), "goal": "< 1 ms", "detail": big})
-            figures.append({"figure": f"peak RSS MB at {a.zero_latency_chunks // 10} vs {a.zero_latency_chunks} chunks",
+            figures.append({"figure": f"client CPU ms per teacher call over the teacher phase, zero latency, {a.zero_latency_chunks} chunks",
+                            "value": round(big["client_cpu_ms_per_call"], 3), "goal": "< 1 ms",
+                            "whole_process_cpu_ms_per_call": round(big["process_cpu_ms_per_call"], 3), "detail": big})
+            figures.append({"figure": f"peak anonymous memory MB at {a.zero_latency_chunks // 10} vs {a.zero_latency_chunks} chunks",
+                            "value": [round(small["peak_anon_mb"]), round(big["peak_anon_mb"])],
+                            "ratio": round(big["peak_anon_mb"] / small["peak_anon_mb"], 2), "goal": "flat (ratio near 1)",
+                            "mb_per_1000_extra_chunks": round((big["peak_anon_mb"] - small["peak_anon_mb"]) / (0.9 * a.zero_latency_chunks / 1000), 2),
+                            "detail_small": small})
+            figures.append({"figure": f"peak RSS MB (ru_maxrss, memory-mapped Arrow pages included) at {a.zero_latency_chunks // 10} vs "
+                                      f"{a.zero_latency_chunks} chunks",
                             "value": [round(small["peak_rss_mb"]), round(big["peak_rss_mb"])],
-                            "ratio": round(big["peak_rss_mb"] / small["peak_rss_mb"], 2), "goal": "flat (ratio near 1)", "detail_small": small})
+                            "ratio": round(big["peak_rss_mb"] / small["peak_rss_mb"], 2), "goal": "flat (ratio near 1)"})
     report = {
         "script": "benchmarks/generation_throughput.py",
         "command": "python " + " ".join(["benchmarks/generation_throughput.py", *sys.argv[1:]]),
@@ -155,7 +186,9 @@ def main() -> None:
         "figures": figures,
     }
     for f in figures:
-        print(f"{f['figure']}: {f['value']}" + (f"  ({f['share_of_bound']:.0%} of bound)" if f.get("share_of_bound") else "") + (f"  ratio {f['ratio']}" if "ratio" in f else ""))
+        print(f"{f['figure']}: {f['value']}" + (f"  ({f['share_of_bound']:.0%} of bound)" if f.get("share_of_bound") else "")
+              + (f"  end to end {f['end_to_end_rows_per_min']}" if "end_to_end_rows_per_min" in f else "")
+              + (f"  ratio {f['ratio']}" if "ratio" in f else ""))
     out = HERE / "results" / "generation_throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
