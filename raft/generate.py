@@ -14,7 +14,15 @@ duplicates. All choices come from a generator seeded per (chunk, question), so t
 the order in which calls finish.
 
 The two teacher phases are pipelined per chunk (asyncio): a chunk's answers are asked as soon as its
-questions arrive, with ``teacher.concurrency`` requests in flight, so the teacher stays busy.
+questions arrive, with ``teacher.concurrency`` requests in flight from the first second, so the
+teacher stays busy. The summary gives the teacher phase's own time (first call to last reply) next
+to the whole run's.
+
+Memory does not grow with the number of rows beyond the chunks themselves (every chunk must stay at
+hand as a possible distractor) and a small index per row: accepted rows and rejects are streamed to
+files in the output folder as they come (the row kept for each question and the byte offsets of
+both are all that stays in memory); at the end the kept rows are copied, sorted and split, into
+``train.jsonl`` / ``test.jsonl``, and the datasets are built from those files (Arrow, memory-mapped).
 
 Output folder (``output``), the contract with raft.finetune and raft.evaluate:
 ``recipe.yaml``, ``dataset/`` (DatasetDict train/test), ``train.jsonl``, ``test.jsonl``,
@@ -28,6 +36,8 @@ one-line message (exit status 1); everything finished so far stays stored.
 from __future__ import annotations
 
 import asyncio
+import gc
+import hashlib
 import json
 import math
 import os
@@ -63,6 +73,7 @@ from raft.store import Store, check_fingerprint, request_key
 from raft.teacher import Teacher, TeacherError, TeacherRejected, TeacherUnavailable, make_teacher
 
 ROWS_PARTIAL = ".rows.partial.jsonl"
+REJECTS_PARTIAL = ".rejects.partial.jsonl"
 COLUMNS = ["id", "question", "documents", "oracle_index", "cot_answer", "final_answer", "chunk_id", "source", "messages", "prompt", "completion"]
 HARD_EXTRA = 8  # BM25 candidates beyond distractors + 1, in case some share the oracle's text
 
@@ -230,6 +241,8 @@ class Stats:
     calls_new: int = 0
     calls_stored: int = 0
     started: float = field(default_factory=time.monotonic)
+    teacher_wall_s: float = 0.0  # the teacher phase: first call to last reply
+    teacher_cpu_s: float = 0.0  # this process's CPU time in that phase
 
     def rate(self, n: float) -> float:
         return n / max(time.monotonic() - self.started, 1e-9)
@@ -245,10 +258,14 @@ class Run:
         self.work = work
         self.eval_questions = pool.eval_questions
         self.stats = Stats(chunks=work)
-        self.rejects: list[dict[str, Any]] = []
-        self.first_id: dict[str, str] = {}  # normalised question -> smallest row id asking it
+        # what stays in memory per row: the row kept for each question (smallest id), where rows and rejects lie
+        self.kept: dict[bytes, tuple[str, int, int]] = {}  # question digest -> (row id, offset, length) in rows_path
+        self.rejects: list[tuple[str, str, int, int]] = []  # (row id, reason, offset, length) in rejects_path
         self.rows_path = out / ROWS_PARTIAL
-        self._rows = self.rows_path.open("w", encoding="utf-8")
+        self.rejects_path = out / REJECTS_PARTIAL
+        self._rows = self.rows_path.open("w+b")
+        self._rejects = self.rejects_path.open("wb")
+        self._rows_end = self._rejects_end = 0
         self.hard = None
         if cfg.distractor_strategy == "hard":
             self.hard = HardDistractors(self.texts, list(range(work)), cfg.distractors + 1 + HARD_EXTRA)
@@ -276,40 +293,69 @@ class Run:
         return reply
 
     # ------------------------------------------------------------------ per chunk
-    def reject(self, row_id: str, chunk: Chunk, reason: str, question: str, reply: str) -> None:
+    def reject(self, row_id: str, chunk_id: str, source: str, reason: str, question: str, reply: str) -> None:
         self.stats.rejected[reason] += 1
-        self.rejects.append({"id": row_id, "chunk_id": chunk.id, "source": chunk.source, "reason": reason, "question": question, "reply": reply})
+        line = json.dumps(
+            {"id": row_id, "chunk_id": chunk_id, "source": source, "reason": reason, "question": question, "reply": reply},
+            ensure_ascii=False,
+        ).encode("utf-8") + b"\n"
+        self._rejects.write(line)
+        self.rejects.append((row_id, reason, self._rejects_end, len(line)))
+        self._rejects_end += len(line)
+
+    def keep(self, row: dict[str, Any], norm: str) -> None:
+        """Write an accepted row; of rows asking the same question only the smallest id is kept (the
+        others are rejected as duplicates), whatever order they come in."""
+        digest = hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
+        before = self.kept.get(digest)
+        if before is not None and before[0] < row["id"]:
+            self.reject(row["id"], row["chunk_id"], row["source"], "duplicate", row["question"], row["cot_answer"])
+            return
+        line = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+        self._rows.write(line)
+        self.kept[digest] = (row["id"], self._rows_end, len(line))
+        self._rows_end += len(line)
+        if before is None:
+            self.stats.accepted += 1
+            return
+        self._rows.flush()  # the row it replaces is read back for its reject line
+        old = json.loads(os.pread(self._rows.fileno(), before[2], before[1]))
+        self.reject(old["id"], old["chunk_id"], old["source"], "duplicate", old["question"], old["cot_answer"])
 
     async def chunk(self, index: int) -> None:
         cfg, chunk = self.cfg, self.chunks[index]
         reply = await self.call(question_messages(chunk.text, cfg.questions_per_chunk), "question")
         if isinstance(reply, str):
-            self.reject(f"{chunk.id}#0", chunk, "teacher_error", "", reply)
+            self.reject(f"{chunk.id}#0", chunk.id, chunk.source, "teacher_error", "", reply)
             return
         questions = parse_questions(reply.text, cfg.questions_per_chunk)
         if not questions:
-            self.reject(f"{chunk.id}#0", chunk, "no_question", "", reply.text)
+            self.reject(f"{chunk.id}#0", chunk.id, chunk.source, "no_question", "", reply.text)
             return
         jobs = []
         for k, question in enumerate(questions):
             self.stats.questions += 1
             row_id = f"{chunk.id}#{k}"
-            if normalize_question(question) in self.eval_questions:
-                self.reject(row_id, chunk, "eval_question", question, reply.text)
+            norm = normalize_question(question)
+            if norm in self.eval_questions:
+                self.reject(row_id, chunk.id, chunk.source, "eval_question", question, reply.text)
                 continue
             ranked = self.hard.candidates(index) if self.hard else None
             sample = build_sample(make_rng(cfg.seed, chunk.id, k), self.texts, index, cfg.distractors, cfg.p, cfg.answer_context, ranked)
-            jobs.append(self.answer(row_id, chunk, question, sample))
-        await asyncio.gather(*jobs)
+            jobs.append(self.answer(row_id, chunk, question, norm, sample))
+        if len(jobs) == 1:
+            await jobs[0]
+        else:
+            await asyncio.gather(*jobs)
 
-    async def answer(self, row_id: str, chunk: Chunk, question: str, sample) -> None:
+    async def answer(self, row_id: str, chunk: Chunk, question: str, norm: str, sample) -> None:
         reply = await self.call(answer_messages(question, sample.teacher_documents), "answer")
         if isinstance(reply, str):
-            self.reject(row_id, chunk, "teacher_error", question, reply)
+            self.reject(row_id, chunk.id, chunk.source, "teacher_error", question, reply)
             return
         verdict = check_answer(reply.text, chunk.text)
         if verdict.reason:
-            self.reject(row_id, chunk, verdict.reason, question, reply.text)
+            self.reject(row_id, chunk.id, chunk.source, verdict.reason, question, reply.text)
             return
         row = {
             "id": row_id,
@@ -322,11 +368,7 @@ class Run:
             "source": chunk.source,
             **student_example(sample.documents, question, verdict.cot_answer),
         }
-        self._rows.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.stats.accepted += 1
-        key = normalize_question(question)
-        if key not in self.first_id or row_id < self.first_id[key]:
-            self.first_id[key] = row_id
+        self.keep(row, norm)
 
     # ------------------------------------------------------------------ driving
     def _progress(self) -> None:
@@ -357,16 +399,20 @@ class Run:
                 self._progress()
 
         self._bar = tqdm(total=self.work, unit="chunk", desc="raft.generate", mininterval=0.5, disable=not progress)
+        wall, cpu = time.monotonic(), time.process_time()
         try:
-            async with asyncio.TaskGroup() as group:
+            async with asyncio.TaskGroup() as group:  # every worker starts now: `concurrency` requests at once
                 for _ in range(workers):
                     group.create_task(worker())
         except BaseExceptionGroup as eg:
             errors = list(_leaves(eg))
             raise next((e for e in errors if isinstance(e, TeacherUnavailable | TeacherError)), errors[0]) from None
         finally:
+            self.stats.teacher_wall_s = time.monotonic() - wall
+            self.stats.teacher_cpu_s = time.process_time() - cpu
             self._bar.close()
             self._rows.close()
+            self._rejects.close()
             await self.teacher.aclose()
         return self.stats
 
@@ -384,54 +430,57 @@ def _leaves(group: BaseExceptionGroup):
 # --------------------------------------------------------------------------------------------------
 
 
-def split(ds, test_size: float, seed: int):
-    from datasets import DatasetDict
+def split_order(n: int, test_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions of the train and test rows among ``n`` rows: the same as ``Dataset.train_test_split``
+    with ``seed`` (test = the first ``n_test`` of a seeded permutation, train = the rest, in that order)."""
+    import numpy as np
 
-    n = len(ds)
     n_test = min(n - 1, max(1, math.ceil(n * test_size))) if n >= 2 and test_size > 0 else 0
     if n_test == 0:
-        return DatasetDict(train=ds, test=ds.select([]))
-    return ds.train_test_split(test_size=n_test, seed=seed)
+        return list(range(n)), []
+    permutation = np.random.default_rng(seed).permutation(n).tolist()
+    return permutation[n_test:], permutation[:n_test]
 
 
-def _write_jsonl(path: Path, rows) -> None:
+def _copy_lines(source: Path, spans, path: Path) -> None:
+    """Write the lines of ``source`` at ``spans`` ((offset, length) pairs) to ``path``, atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with source.open("rb") as f, tmp.open("wb") as out:
+        fd = f.fileno()
+        for offset, length in spans:
+            out.write(os.pread(fd, length, offset))
     os.replace(tmp, path)
 
 
 def finalize(run: Run, out: Path, cfg: GenerateConfig) -> dict[str, int]:
-    """Drop duplicate questions (keeping the smallest id), sort, split, write the output folder."""
+    """Sort the kept rows by id, split them, write the output folder (JSONL first, then the datasets)."""
     import datasets
 
-    stats = run.stats
+    rows = sorted(run.kept.values())  # (row id, offset, length), in id order
+    train, test = split_order(len(rows), cfg.test_size, cfg.seed)
+    counts = {"train": len(train), "test": len(test)}
+    for name, order in (("train", train), ("test", test)):
+        _copy_lines(run.rows_path, ((rows[i][1], rows[i][2]) for i in order), out / f"{name}.jsonl")
+    del rows, train, test
     with tempfile.TemporaryDirectory(dir=out, prefix=".cache-") as cache:
-        if run.rows_path.stat().st_size:
-            ds = datasets.Dataset.from_json(str(run.rows_path), features=features(), cache_dir=cache)
-            ids = ds["id"]
-            keep = [run.first_id[normalize_question(q)] == i for q, i in zip(ds["question"], ids, strict=True)]
-            duplicates = [i for i, k in enumerate(keep) if not k]
-            for row in ds.select(duplicates):
-                chunk = Chunk(row["chunk_id"], "", row["source"], 0)
-                run.reject(row["id"], chunk, "duplicate", row["question"], row["cot_answer"])
-            stats.accepted -= len(duplicates)
-            ds = ds.select(sorted((i for i, k in enumerate(keep) if k), key=ids.__getitem__))  # rows in id order
-        else:
-            ds = datasets.Dataset.from_dict({k: [] for k in COLUMNS}, features=features())
-        parts = split(ds, cfg.test_size, cfg.seed)
+        parts = datasets.DatasetDict(
+            {
+                name: datasets.Dataset.from_json(str(out / f"{name}.jsonl"), features=features(), cache_dir=cache)
+                if counts[name]
+                else datasets.Dataset.from_dict({k: [] for k in COLUMNS}, features=features())
+                for name in ("train", "test")
+            }
+        )
         tmp = out / ".dataset.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         # an empty split needs one explicit (empty) shard, or load_from_disk cannot read it back
         parts.save_to_disk(str(tmp), num_shards={k: 1 if len(v) == 0 else None for k, v in parts.items()})
+        del parts
         shutil.rmtree(out / "dataset", ignore_errors=True)
         os.replace(tmp, out / "dataset")
-        for name in ("train", "test"):
-            _write_jsonl(out / f"{name}.jsonl", iter(parts[name]))
-        counts = {name: len(parts[name]) for name in ("train", "test")}
-    _write_jsonl(out / "rejects.jsonl", sorted(run.rejects, key=lambda r: (r["id"], r["reason"])))
+    _copy_lines(run.rejects_path, ((r[2], r[3]) for r in sorted(run.rejects)), out / "rejects.jsonl")
     run.rows_path.unlink(missing_ok=True)
+    run.rejects_path.unlink(missing_ok=True)
     return counts
 
 
@@ -539,7 +588,8 @@ def summary(cfg: GenerateConfig, stats: Stats, counts: dict[str, int], out: Path
         f"(train {counts['train']}, test {counts['test']})   rejected: {rejected} ({reasons})",
         f"teacher calls: {stats.calls_new} new, {stats.calls_stored} from the store   "
         f"tokens in/out: {stats.tokens_in:,} / {stats.tokens_out:,} (new: {stats.new_tokens_in:,} / {stats.new_tokens_out:,})",
-        f"wall time: {wall:.1f}s   output: {out}",
+        f"wall time: {wall:.1f}s (teacher phase {stats.teacher_wall_s:.1f}s, "
+        f"{stats.calls_new / max(stats.teacher_wall_s, 1e-9):.1f} new calls/s)   output: {out}",
     ]
     price = cost(cfg, stats.tokens_in, stats.tokens_out)
     if price is not None:
@@ -555,6 +605,7 @@ def main(cfg: GenerateConfig, progress: bool = True) -> dict[str, Any]:
     # a local teacher is loaded first: a model that cannot be downloaded is the first thing to say
     teacher = make_teacher(cfg.teacher) if cfg.teacher.backend != "openai" and not cfg.dry_run else None
     pool = load_pool(cfg, source)
+    gc.freeze()  # the chunks and everything imported stay for the whole run: no garbage collection pass scans them again
     work = min(len(pool.chunks), cfg.limit or len(pool.chunks))
     out = Path(cfg.output)
     if cfg.dry_run:
@@ -589,6 +640,8 @@ def main(cfg: GenerateConfig, progress: bool = True) -> dict[str, Any]:
         "calls_stored": stats.calls_stored,
         "tokens_in": stats.tokens_in,
         "tokens_out": stats.tokens_out,
+        "teacher_wall_s": stats.teacher_wall_s,
+        "teacher_cpu_s": stats.teacher_cpu_s,
     }
 
 

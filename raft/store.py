@@ -8,6 +8,10 @@ flight; the file is also fsync'd every second and on close, against a machine cr
 cut off mid-write is dropped when the store is opened. A rerun finds every stored call here and
 asks the teacher only for the rest.
 
+Memory stays small however large the store: opening it reads the file line by line and keeps only
+``key -> (offset, length)``; ``get`` reads that one line back from the file. Calls stored during
+this run are written, not kept (each request is asked once per run).
+
 ``OUT/run.json`` holds the fingerprint of the settings that change results. A rerun in the same
 folder with a different fingerprint is refused with a one-line message naming the settings, so
 stored results are never silently mixed. Settings that do not change results (limit, dry_run,
@@ -56,9 +60,10 @@ class Store:
     def __init__(self, folder: str | Path, readonly: bool = False):
         self.path = Path(folder) / STORE_NAME
         self.readonly = readonly
-        self.records: dict[str, Record] = {}
+        self.records: dict[str, tuple[int, int]] = {}  # key -> (offset, length) of its line in the file
         self.dropped_lines = 0
         self._fd = -1
+        self._read_fd = -1
         self._load()
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,21 +74,22 @@ class Store:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # a line cut off by a kill mid-write: drop it so appends start clean
-            if not self.readonly:
-                with self.path.open("r+b") as f:
-                    f.truncate(end)
-            self.dropped_lines += 1
-        for line in data[:end].splitlines():
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                self.records[row["key"]] = Record(row["text"], int(row.get("prompt_tokens", 0)), int(row.get("completion_tokens", 0)))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                self.dropped_lines += 1
+        offset = 0
+        with self.path.open("rb") as f:
+            for line in f:
+                if not line.endswith(b"\n"):  # a line cut off by a kill mid-write: drop it so appends start clean
+                    if not self.readonly:
+                        with self.path.open("r+b") as w:
+                            w.truncate(offset)
+                    self.dropped_lines += 1
+                    break
+                if line.strip():
+                    parsed = _parse(line)
+                    if parsed is None:
+                        self.dropped_lines += 1
+                    else:
+                        self.records[parsed[0]] = (offset, len(line))
+                offset += len(line)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -92,7 +98,14 @@ class Store:
         return key in self.records
 
     def get(self, key: str) -> Record | None:
-        return self.records.get(key)
+        """The stored reply of a request (read back from the file), or None."""
+        where = self.records.get(key)
+        if where is None:
+            return None
+        if self._read_fd < 0:
+            self._read_fd = os.open(self.path, os.O_RDONLY)
+        parsed = _parse(os.pread(self._read_fd, where[1], where[0]))
+        return parsed[1] if parsed else None
 
     def put(self, key: str, kind: str, text: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         """Append one finished call (one write; fsync at most once a second)."""
@@ -112,12 +125,24 @@ class Store:
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+        if self._read_fd >= 0:
+            os.close(self._read_fd)
+            self._read_fd = -1
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _parse(line: bytes) -> tuple[str, Record] | None:
+    """(key, record) of one store line; None when it is not a valid record."""
+    try:
+        row = json.loads(line)
+        return row["key"], Record(row["text"], int(row.get("prompt_tokens", 0)), int(row.get("completion_tokens", 0)))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def check_fingerprint(folder: str | Path, fingerprint: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ every backend.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from dataclasses import dataclass
@@ -116,7 +117,10 @@ class OpenAITeacher(Teacher):
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.parallelism)
         openai, cfg = self._openai, self.cfg
-        body = {"model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+        # the JSON body, encoded once (also for retries): the SDK sends bytes as they are, without its own
+        # deep copy and encoding of the messages
+        body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         last = ""
         async with self._slots:
             if self._down:  # another request already gave up: ask nothing more
@@ -125,7 +129,7 @@ class OpenAITeacher(Teacher):
                 try:
                     # the untyped post skips the SDK's request transform (most of its CPU time per call);
                     # errors, headers, base URL and timeouts are the SDK's as with chat.completions.create
-                    r = await self.client.post("/chat/completions", body={**body, "messages": messages}, cast_to=object)
+                    r = await self.client.post("/chat/completions", content=content, cast_to=object)
                 except openai.APITimeoutError as e:
                     cause = e.__cause__
                     if type(cause).__name__ in ("ConnectTimeout", "ConnectError"):  # the aiohttp transport's refusals

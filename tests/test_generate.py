@@ -97,7 +97,9 @@ def test_hotpot_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, hotpo
     card = (out / "README.md").read_text()
     assert "meta-llama/Meta-Llama-3-70B-Instruct" in card and "| 12 | 12 | 12 | 10 | 2 | 0 |" in card
     printed = capsys.readouterr().out
-    assert "accepted: 12" in printed and "tokens in/out" in printed and "wall time" in printed
+    assert "accepted: 12" in printed and "tokens in/out" in printed and "wall time" in printed and "teacher phase" in printed
+    assert 0 < result["teacher_wall_s"] and 0 < result["teacher_cpu_s"]
+    assert not list(out.glob(".*partial*")) and not list(out.glob(".cache-*"))  # no work files left behind
 
 
 def test_docs_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, tiny_model):
@@ -137,6 +139,74 @@ def test_hard_distractors_run(tmp_path, teacher, shared_data, hotpot_texts):
     rows = read_rows(tmp_path / "out")
     check_rows(rows, hotpot_texts)
     assert len(rows) == 6
+
+
+def test_every_concurrent_request_is_sent_before_the_first_reply(tmp_path, teacher, shared_data, monkeypatch):
+    """No ramp-up: `concurrency` requests go out at once, question calls of new chunks included."""
+    teacher.reset(TeacherBehaviour(latency=0.3))
+    sent, replied, in_flight, most = [], [], [0], [0]
+
+    def counting_teacher(cfg):
+        t = real_make_teacher(cfg)
+        post = t.client.post
+
+        async def counted(*args, **kwargs):
+            sent.append(len(replied))  # replies seen when this request went out
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+            try:
+                return await post(*args, **kwargs)
+            finally:
+                in_flight[0] -= 1
+                replied.append(1)
+
+        t.client.post = counted
+        return t
+
+    real_make_teacher = generate.make_teacher
+    monkeypatch.setattr(generate, "make_teacher", counting_teacher)
+    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=12", "teacher.concurrency=6"), progress=False)
+    assert result["calls_new"] == 24 == len(sent)
+    assert sent[:6] == [0] * 6  # the first six requests were all sent before any reply came back
+    assert most[0] == 6  # and never more than the concurrency
+
+
+def _row(row_id: str, question: str) -> dict:
+    docs = [f"document {i} of {row_id}" for i in range(4)]
+    return {"id": row_id, "question": question, "documents": docs, "oracle_index": 0, "cot_answer": f"because {row_id}",
+            "final_answer": "x", "chunk_id": row_id.split("#")[0], "source": "s.txt",
+            **generate.student_example(docs, question, f"because {row_id}")}
+
+
+def test_duplicates_keep_the_smallest_id_whatever_the_order_rows_arrive_in(tmp_path, shared_data):
+    cfg = load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path}", "test_size=0"])
+    chunks = [generate.Chunk(str(i), f"text {i}", "s.txt", 0) for i in range(4)]
+    run = generate.Run(cfg, generate.Pool(chunks, set()), 4, Teacher(), None, tmp_path)
+    for row_id in ("c#0", "b#0", "d#0", "a#0"):  # the smallest id comes last: each earlier row is replaced in turn
+        run.keep(_row(row_id, "What is it?"), normalize_question("What is it?"))
+    run.keep(_row("b#1", "Another one?"), normalize_question("Another one?"))
+    run._rows.close()
+    run._rejects.close()
+    assert generate.finalize(run, tmp_path, cfg) == {"train": 2, "test": 0}
+    assert run.stats.accepted == 2 and run.stats.rejected == {"duplicate": 3}
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert rows == [_row("a#0", "What is it?"), _row("b#1", "Another one?")]
+    rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["reason"], r["reply"]) for r in rejects] == [(i, "duplicate", f"because {i}") for i in ("b#0", "c#0", "d#0")]
+    assert read_rows(tmp_path) == rows
+
+
+@pytest.mark.parametrize(("n", "test_size"), [(37, 0.1), (5, 0.5), (1, 0.1), (10, 0.0)])
+def test_split_is_the_one_datasets_train_test_split_makes(n, test_size):
+    from datasets import Dataset
+
+    train, test = generate.split_order(n, test_size, 42)
+    assert sorted(train + test) == list(range(n))
+    if test:
+        parts = Dataset.from_dict({"i": list(range(n))}).train_test_split(test_size=len(test), seed=42)
+        assert (train, test) == (parts["train"]["i"], parts["test"]["i"])
+    else:
+        assert train == list(range(n)) and (n < 2 or test_size == 0)
 
 
 # ------------------------------------------------------------------------------------------ gate

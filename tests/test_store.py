@@ -7,7 +7,7 @@ import json
 import pytest
 
 from raft.config import ConfigError
-from raft.store import Store, check_fingerprint, request_key
+from raft.store import Record, Store, check_fingerprint, request_key
 
 MESSAGES = [{"role": "user", "content": "Question about «a chunk»?"}]
 
@@ -48,6 +48,19 @@ def test_store_drops_a_line_cut_off_by_a_kill_and_appends_cleanly(tmp_path):
     assert [json.loads(line)["key"] for line in lines] == ["k1", "k3"]
     with Store(tmp_path) as store:
         assert set(store.records) == {"k1", "k3"} and store.dropped_lines == 0
+
+
+def test_store_skips_a_damaged_line_and_reads_the_others_back(tmp_path):
+    with Store(tmp_path) as store:
+        store.put("k1", "question", "one", 1, 2)
+    with (tmp_path / "store.jsonl").open("ab") as f:
+        f.write(b"not json at all\n")
+    with Store(tmp_path) as store:
+        store.put("k3", "answer", "three «3»", 3, 4)
+    with Store(tmp_path) as store:
+        assert len(store) == 2 and store.dropped_lines == 1 and "k1" in store and "k2" not in store
+        assert store.get("k3") == Record("three «3»", 3, 4) and store.get("k1") == Record("one", 1, 2)
+        assert store.get("k2") is None
 
 
 def test_readonly_store_changes_nothing(tmp_path):
