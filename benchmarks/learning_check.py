@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hidden", type=int, default=128, help="tiny model hidden size")
     parser.add_argument("--layers", type=int, default=2, help="tiny model decoder layers")
+    parser.add_argument("--head-logit-std", type=float, default=1.5,
+                        help="std of the random model's logits at the start (output layer std = this / sqrt(hidden)); "
+                             "0: transformers' default init, whose logits cannot exceed ~2.6 at hidden 128")
     parser.add_argument("--chunk-size", type=int, default=64, help="chunk length in student tokens")
     parser.add_argument("--rows", type=int, default=0, help="chunks asked about (0: all of ../shared/data/docs)")
     parser.add_argument("--steps", type=int, default=300)
@@ -194,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="raft-learning-") as tmp:
         work = Path(args.keep or tmp)
-        model = build_tiny_model(work / "model", hidden_size=args.hidden, num_layers=args.layers)
+        head_std = args.head_logit_std / args.hidden**0.5 if args.head_logit_std > 0 else None
+        model = build_tiny_model(work / "model", hidden_size=args.hidden, num_layers=args.layers, head_std=head_std)
         tokenizer = AutoTokenizer.from_pretrained(model)
         t0 = time.perf_counter()
         counts = generate_data(model, work / "data", args.chunk_size, args.rows or None)
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "figures": figures,
         "details": {
-            "model": f"raft.testing.build_tiny_model(hidden_size={args.hidden}, num_layers={args.layers}), "
+            "model": f"raft.testing.build_tiny_model(hidden_size={args.hidden}, num_layers={args.layers}, head_std={head_std}), "
                      f"{summary['total_params']:,} parameters, {summary['trainable_params']:,} trainable (LoRA)",
             "data": {"chunk_size": args.chunk_size, **{k: counts[k] for k in ("chunks", "train", "test")}},
             "training": {"steps": summary["global_step"], "batch_size": args.batch_size, "lora_rank": args.rank,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,32 @@ def resource_dir(name: str) -> Path:
 
 class ConfigError(ValueError):
     """A user error in a recipe or an override: printed as one line, exit status 2."""
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's message (its type name when it has none), for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def read_jsonl(path: Path, error: type[ConfigError] = ConfigError) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a one-line ``error`` naming it."""
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise error(f"{path} line {n}: not valid JSON ({e.msg})") from None
+                if not isinstance(row, dict):
+                    raise error(f"{path} line {n}: not a JSON object")
+                rows.append(row)
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot read ({first_line(e)})") from None
+    return rows
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -293,7 +320,7 @@ def load_config(command: str, args: list[str]) -> Any:
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+            raise ConfigError(f"{path}: not valid YAML ({first_line(e)})") from e
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a recipe must be a YAML mapping")
         rcmd = data.pop("command", command)

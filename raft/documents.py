@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError
+from raft.config import ConfigError, first_line
 
 SUFFIXES = (".txt", ".md", ".pdf", ".html", ".htm", ".json", ".jsonl")
 # Coarse to fine; the separator stays at the end of the piece before it ("end"), so a chunk
@@ -135,7 +135,7 @@ def _read_pdf(path: Path, source: str) -> list[Document]:
     except Exception as e:  # pypdf raises many kinds on damaged files
         if type(e).__name__ == "DependencyError":  # AES-encrypted, and the cryptography package is missing
             raise _Skip(f"encrypted PDF that pypdf cannot open here ({e})") from e
-        raise _Skip(f"corrupt PDF ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e
+        raise _Skip(f"corrupt PDF ({type(e).__name__}: {first_line(e)})") from e
     return [Document(source, "\n\n".join(p.strip() for p in pages if p.strip()), str(title))]
 
 
@@ -219,7 +219,7 @@ def load_documents(path: str | Path) -> tuple[list[Document], list[Problem]]:
             problems.append(Problem(source, f"cannot read ({e.strerror or type(e).__name__})"))
             continue
         except Exception as e:  # a reader's library failing on odd input must not stop the other files
-            problems.append(Problem(source, f"cannot read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"))
+            problems.append(Problem(source, f"cannot read ({type(e).__name__}: {first_line(e)})"))
             continue
         for doc in found:
             if doc.text.strip():

@@ -37,7 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError, EvaluateConfig, resource_dir, run_cli, save_config, to_dict
+from raft.config import (
+    ConfigError,
+    EvaluateConfig,
+    first_line,
+    read_jsonl,
+    resource_dir,
+    run_cli,
+    save_config,
+    to_dict,
+)
 from raft.metrics import extract_answer, score
 
 BACKENDS = ("hf", "vllm", "local-chat-completions")
@@ -203,7 +212,7 @@ def _check_model_loads(cfg: EvaluateConfig) -> None:
     try:
         AutoConfig.from_pretrained(cfg.model)
     except (OSError, ValueError) as e:
-        raise ConfigError(f"model={cfg.model}: cannot load its config ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"model={cfg.model}: cannot load its config ({first_line(e)})") from None
 
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -338,22 +347,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_samples(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: cannot read ({e})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ReportError(f"{path} line {n}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise ReportError(f"{path} line {n}: not a JSON object")
-        rows.append(row if "output" in row and "gold" in row else sample_row(row))
-    return rows
+    return [row if "output" in row and "gold" in row else sample_row(row) for row in read_jsonl(path, ReportError)]
 
 
 def _info_from_lm_eval(config: dict[str, Any]) -> dict[str, Any]:

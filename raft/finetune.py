@@ -52,7 +52,7 @@ from typing import Any
 
 import yaml
 
-from raft.config import ConfigError, FinetuneConfig, run_cli, save_config, to_dict
+from raft.config import ConfigError, FinetuneConfig, first_line, run_cli, save_config, to_dict
 from raft.prompts import student_prompt
 
 SUMMARY_FILE = "train_summary.json"
@@ -127,7 +127,7 @@ def load_data(path: str) -> Any:
     try:
         loaded = datasets.load_dataset(path)
     except Exception as e:  # unknown id, no network, ...
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise DataError(f"data {path}: not found locally and cannot be loaded from the hub ({first})") from e
     return loaded
 
@@ -143,7 +143,7 @@ def _load_saved(folder: Path, path: str, split: str) -> Any:
             return datasets.Dataset.from_dict({k: [] for k in info.features or {}}, features=info.features)
         return datasets.load_from_disk(str(folder))
     except Exception as e:  # a damaged or half-written folder
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise DataError(f"data {path}: cannot read split '{split}' from {folder} ({first})") from e
 
 
@@ -153,7 +153,7 @@ def _load_json(files: dict[str, str], path: str) -> Any:
     try:
         return datasets.load_dataset("json", data_files=files)
     except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise DataError(f"data {path}: cannot read JSON lines ({first})") from e
 
 
@@ -354,7 +354,7 @@ def resolve_runtime(cfg: FinetuneConfig) -> Runtime:
 
 
 def _model_error(model: str, error: Exception) -> ConfigError:
-    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    first = first_line(error)
     if Path(model).expanduser().exists():
         return ConfigError(f"cannot load model {model}: {first}")
     if not _looks_like_hub_id(model):

@@ -59,8 +59,16 @@ def build_tiny_model(
     num_layers: int = 2,
     corpus: list[str] | None = None,
     seed: int = 0,
+    head_std: float | None = None,
 ) -> Path:
-    """Save a random-weight Llama and its freshly trained tokenizer into ``folder``; return the folder."""
+    """Save a random-weight Llama and its freshly trained tokenizer into ``folder``; return the folder.
+
+    ``head_std``: standard deviation of the output layer's weights. By default transformers draws
+    them with std 0.02, so a logit can never exceed about 0.02 x hidden_size (2.6 at hidden 128):
+    such a model cannot become confident however it is fine-tuned with LoRA (the head is frozen),
+    and its loss stalls near ln(vocab). A model meant to learn (benchmarks/learning_check.py) uses
+    about 1.5 / sqrt(hidden_size): logits of std 1.5 at the start, up to ~17 once aligned.
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -102,6 +110,9 @@ def build_tiny_model(
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
+    if head_std is not None:
+        with torch.no_grad():
+            model.lm_head.weight.normal_(0.0, head_std)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(folder)
     return folder

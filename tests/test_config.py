@@ -128,3 +128,19 @@ def test_cli_user_errors_exit_2_without_traceback(args, expected):
 def test_cli_help_exits_0():
     proc = _run("raft.finetune", "--help")
     assert proc.returncode == 0 and "lora.rank" in proc.stdout
+
+
+def test_read_jsonl_names_the_file_and_line(tmp_path):
+    from raft.config import read_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n')
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    path.write_text('{"a": 1}\n{"a": \n')
+    with pytest.raises(ConfigError, match=r"rows.jsonl line 2: not valid JSON"):
+        read_jsonl(path)
+    path.write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(ConfigError, match=r"rows.jsonl line 2: not a JSON object"):
+        read_jsonl(path)
+    with pytest.raises(ConfigError, match=r"missing.jsonl: cannot read"):
+        read_jsonl(tmp_path / "missing.jsonl")

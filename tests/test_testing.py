@@ -26,6 +26,20 @@ def test_tiny_model_chat_template_marks_assistant(tiny_model):
     assert gen.shape[1] == ids.shape[1] + 5
 
 
+def test_tiny_model_head_std_lets_a_random_model_be_confident(tmp_path):
+    """The default init caps logits near 0.02 x hidden; head_std widens the output layer only."""
+    from transformers import AutoModelForCausalLM
+
+    from raft.testing import build_tiny_model
+
+    corpus = ["a small corpus for a small tokenizer"] * 20
+    default = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "a", vocab_size=300, corpus=corpus))
+    wide = AutoModelForCausalLM.from_pretrained(build_tiny_model(tmp_path / "b", vocab_size=300, corpus=corpus, head_std=0.25))
+    assert default.lm_head.weight.std().item() < 0.03
+    assert abs(wide.lm_head.weight.std().item() - 0.25) < 0.02
+    assert (wide.model.embed_tokens.weight == default.model.embed_tokens.weight).all()  # the rest is the same model
+
+
 def test_teacher_writes_questions_and_quoting_answers(teacher):
     client = openai.OpenAI(base_url=teacher.base_url, api_key="test", max_retries=0)
     chunk = "Paris is the capital and largest city of France with millions of residents living there today."

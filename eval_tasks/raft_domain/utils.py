@@ -15,14 +15,13 @@ already shuffled documents (the oracle may be missing, as in training); the gold
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from raft.config import ConfigError
+from raft.config import ConfigError, read_jsonl
 from raft.metrics import score
 from raft.prompts import student_prompt
 
@@ -32,26 +31,10 @@ REQUIRED = ("question", "documents", "final_answer")
 KEEP = ("id", "question", "documents", "final_answer", "oracle_index", "chunk_id", "source")
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path} line {n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path} line {n}: not a JSON object")
-            rows.append(row)
-    return rows
-
-
 def _rows(path: Path) -> tuple[Path, list[dict[str, Any]]]:
     """(file or folder actually read, rows of the test split)."""
     if path.is_file():
-        return path, _read_jsonl(path)
+        return path, read_jsonl(path)
     if (path / "dataset").is_dir():
         try:
             data = datasets.load_from_disk(str(path / "dataset"))
@@ -61,7 +44,7 @@ def _rows(path: Path) -> tuple[Path, list[dict[str, Any]]]:
             raise ConfigError(f"{path / 'dataset'}: no 'test' split")
         return path / "dataset", data["test"].to_list()
     if (path / "test.jsonl").is_file():
-        return path / "test.jsonl", _read_jsonl(path / "test.jsonl")
+        return path / "test.jsonl", read_jsonl(path / "test.jsonl")
     raise FileNotFoundError(path)
 
 
