@@ -17,9 +17,6 @@ Prints the figures and writes benchmarks/results/chunking.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
 import re
 import sys
@@ -28,17 +25,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from common import REPO, SHARED_DOCS, machine, write_result
+from tqdm.auto import tqdm
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from raft.documents import chunk_documents, load_documents, load_tokenizer
 
-from tqdm.auto import tqdm  # noqa: E402
-
-from raft.documents import chunk_documents, load_documents, load_tokenizer  # noqa: E402
-
-SHARED_DOCS = REPO.parent / "shared" / "data" / "docs"
 RESULT = REPO / "benchmarks" / "results" / "chunking.json"
 
 
@@ -72,16 +63,6 @@ def tokenize_pass(tokenizer, texts: list[str], batch: int = 64) -> int:
     return total
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -167,11 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
     print(f"chunking / batch tokenization = {ratio:.2f}x (goal <= 2x): {'met' if ratio <= 2 else 'MISSED'}")
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(result, args.output)
     return result
 
 

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,16 +40,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from common import REPO, SHARED_DOCS, machine, write_result
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from raft.config import load_config
 
-from raft.config import load_config  # noqa: E402
-
-SHARED_DOCS = REPO.parent / "shared" / "data" / "docs"
 RESULT = REPO / "benchmarks" / "results" / "finetune_cpu.json"
 MODES = {
     "padding": [],
@@ -60,14 +52,6 @@ MODES = {
 }
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def generate_data(tokenizer: Path, output: Path, chunk_size: int) -> dict[str, Any]:
@@ -232,11 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     for f in figures:
         print(f"{f['figure']}: {f['value']}")
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(result, args.output)
     return result
 
 

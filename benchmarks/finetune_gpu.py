@@ -54,8 +54,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import REPO, RESULTS, write_result
 
 #: Llama-3.1-8B(-Instruct) config.json, as published (shapes only; weights are random).
 LLAMA31_8B = {
@@ -261,10 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                                               "liger_installed": liger_installed, "steps": args.steps, "runs": runs}}
     if args.output != "-":
         slug = re.sub(r"[^a-z0-9]+", "_", gpu.lower()).strip("_")
-        out = Path(args.output or REPO / "benchmarks" / "results" / f"finetune_gpu_{slug}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+        write_result(result, args.output or RESULTS / f"finetune_gpu_{slug}.json")
     return 0
 
 

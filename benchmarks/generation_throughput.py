@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import socket
 import subprocess
@@ -41,9 +40,9 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-SHARED_DOCS = REPO.parent / "shared" / "data" / "docs"
+from common import REPO, SHARED_DOCS, machine
+
+HERE = REPO / "benchmarks"
 
 
 def free_port() -> int:
@@ -194,7 +193,7 @@ def main() -> None:
     report = {
         "script": "benchmarks/generation_throughput.py",
         "command": "python " + " ".join(["benchmarks/generation_throughput.py", *sys.argv[1:]]),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
+        "machine": machine(),
         "date": date.today().isoformat(),
         "figures": figures,
     }

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,28 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from common import REPO, SHARED_DOCS, machine, write_result
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from raft.config import load_config
 
-from raft.config import load_config  # noqa: E402
-
-SHARED_DOCS = REPO.parent / "shared" / "data" / "docs"
 RESULT = REPO / "benchmarks" / "results" / "learning_check.json"
 GOALS = {"answer_found": 0.95, "f1": 0.5}
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
 def generate_data(tokenizer: Path, output: Path, chunk_size: int, limit: int | None) -> dict[str, Any]:
@@ -252,11 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for f in figures:
         print(f"{f['figure']}: {f['value']} (goal {f['goal']})")
     print(f"goal {'met' if met else 'MISSED'}; total {result['details']['total_seconds']:.0f} s")
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        print(f"wrote {out}")
+    write_result(result, args.output)
     return result
 
 
