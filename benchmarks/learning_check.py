@@ -1,15 +1,15 @@
 """Learning check on CPU: the whole pipeline agrees with itself (issue 6, item 5).
 
-    python benchmarks/learning_check.py                          # defaults: 2-5 min on 2 cores
-    python benchmarks/learning_check.py --steps 2000 --hidden 256 --layers 4   # bigger, longer
+    python benchmarks/learning_check.py                          # defaults: ~12 min on 2 quiet cores
+    python benchmarks/learning_check.py --steps 8000 --hidden 256 --layers 4   # bigger, longer
     python benchmarks/learning_check.py --quick                  # 40 steps, 16 questions: a smoke run
 
 1. ``raft.generate`` writes a dataset from ../shared/data/docs with the local fake teacher
    (``raft.testing.TeacherServer``: questions "Which words follow «4-word phrase» in the text?",
    answers that quote the document holding the phrase and end with "<ANSWER>: next three words"),
    chunked to ``--chunk-size`` student tokens (short, so that sequences stay short on a CPU).
-2. A random tiny Llama (``raft.testing.build_tiny_model``, ``--hidden`` / ``--layers``) is
-   evaluated with ``raft.evaluate`` (lm-eval task ``raft_domain``, the held-out test split).
+2. A random tiny Llama (``raft.testing.build_tiny_model``, ``--hidden`` / ``--layers``; its output
+   layer drawn wide enough, ``--head-logit-std``, that it can become confident at all) is evaluated with ``raft.evaluate`` (lm-eval task ``raft_domain``, the held-out test split).
 3. ``raft.finetune`` (recipe ``tiny``, LoRA ``--rank`` on all linear layers, ``--lr``) trains it for
    ``--steps`` steps; the adapter is evaluated the same way.
 4. Three consistency checks on the same rows: the prompt tokens TRL trained on (its tokenized eval
@@ -17,6 +17,10 @@
    encoded as lm-eval's HF backend does); the labels are exactly the completion (the assistant
    turn plus its end-of-turn token); and ``raft.metrics`` finds the gold answer in every teacher
    answer (F1 1).
+5. Memorisation (``--memorize`` rows, ``--memorize-steps``): the base model is trained on a few
+   training rows only and evaluated on exactly those rows, the classic overfit-one-batch check: a
+   model that has learnt its rows by heart scores well unless prompts, loss mask or answer
+   extraction disagree, whether or not the random model can learn the task itself.
 
 Goal (issue 6): after training answer_found >= 0.95 and F1 >= 0.5 (before: about 0). Prints the
 figures and writes benchmarks/results/learning_check.json.
@@ -150,6 +154,25 @@ def template_checks(trainer: Any, tokenizer: Any, test_rows: list[dict], context
     }
 
 
+def memorize(model: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Overfit a few training rows and evaluate on exactly those rows: whatever the model learns to
+    write is scored, so prompts, loss mask and answer extraction that disagree show up even where the
+    random model cannot learn the task itself (the classic overfit-one-batch check)."""
+    rows = (work / "data" / "train.jsonl").read_text().splitlines()[: args.memorize]
+    data = work / "memorize"
+    data.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):  # the test split is the training rows themselves
+        (data / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    settings = argparse.Namespace(**{**vars(args), "steps": args.memorize_steps})
+    t0 = time.perf_counter()
+    summary, _ = finetune(model, data, work / "memorize_adapter", settings)
+    after = evaluate(model, work / "memorize_adapter", data, work / "eval_memorize", len(rows), args.max_new_tokens)
+    print(f"memorisation, {len(rows)} training rows after {summary['global_step']} steps: {after['metrics']}")
+    losses = summary["loss_curve"]
+    return {"rows": len(rows), "steps": summary["global_step"], "after": after, "seconds": round(time.perf_counter() - t0, 1),
+            "loss_last": losses[-1]["loss"] if losses else None}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hidden", type=int, default=128, help="tiny model hidden size")
@@ -159,20 +182,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "0: transformers' default init, whose logits cannot exceed ~2.6 at hidden 128")
     parser.add_argument("--chunk-size", type=int, default=64, help="chunk length in student tokens")
     parser.add_argument("--rows", type=int, default=0, help="chunks asked about (0: all of ../shared/data/docs)")
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rank", type=int, default=64)
     parser.add_argument("--alpha", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--eval-limit", type=int, default=32, help="test questions evaluated")
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--memorize", type=int, default=32, help="training rows to overfit and evaluate on (0: skip)")
+    parser.add_argument("--memorize-steps", type=int, default=400, help="steps on those rows")
     parser.add_argument("--quick", action="store_true", help="smoke run: 40 steps, 16 questions")
     parser.add_argument("--keep", default="", help="keep the work folder here instead of a temporary one")
     parser.add_argument("--output", default=str(RESULT), help="where the JSON goes ('' to write nothing)")
     args = parser.parse_args(argv)
     if args.quick:
-        args.steps, args.eval_limit = 40, 16
+        args.steps, args.eval_limit, args.memorize, args.memorize_steps = 40, 16, 8, 40
 
     from transformers import AutoTokenizer
 
@@ -203,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         checks = template_checks(trainer, tokenizer, test_rows, after["contexts"])
         print(f"checks: {checks}")
         examples = [{k: r[k] for k in ("gold", "answer", "f1", "output")} for r in after["rows"][:3]]
+        memo = memorize(model, work, args) if args.memorize else None
 
     losses = summary["loss_curve"]
     command = "python benchmarks/learning_check.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -232,6 +258,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "total_seconds": round(time.perf_counter() - started, 1),
         },
     }
+    if memo:
+        for metric in ("answer_found", "f1"):
+            value = round(float(memo["after"]["metrics"][metric]), 4)
+            figures.append({"figure": f"raft_domain {metric} on {memo['rows']} training rows after {memo['steps']} steps on them "
+                                      "(memorisation: the same rows through raft.finetune and lm-eval)",
+                            "value": value, "goal": f">= {GOALS[metric]}", "met": value >= GOALS[metric], **common})
+        result["details"]["memorisation"] = {k: v for k, v in memo.items() if k != "after"} | {
+            "metrics": memo["after"]["metrics"],
+            "examples": [{k: r[k] for k in ("gold", "answer", "f1", "output")} for r in memo["after"]["rows"][:3]]}
     met = all(f["met"] for f in figures if f["met"] is not None)
     for f in figures:
         print(f"{f['figure']}: {f['value']} (goal {f['goal']})")
