@@ -47,7 +47,7 @@ GOALS = {"answer_found": 0.95, "f1": 0.5}
 
 
 
-def generate_data(tokenizer: Path, output: Path, chunk_size: int, limit: int | None) -> dict[str, Any]:
+def generate_data(tokenizer: Path, output: Path, chunk_size: int, limit: int | None, questions: int = 1) -> dict[str, Any]:
     """A raft.generate dataset from the shared docs, answered by the local fake teacher."""
     from raft import generate
     from raft.testing import TeacherServer
@@ -56,7 +56,7 @@ def generate_data(tokenizer: Path, output: Path, chunk_size: int, limit: int | N
         args = [
             "source=docs", f"input={SHARED_DOCS}", f"output={output}", f"tokenizer={tokenizer}",
             f"chunk_size={chunk_size}", "min_chunk_tokens=16", f"teacher.base_url={teacher.base_url}",
-            "teacher.model=fake-teacher", "teacher.concurrency=16",
+            "teacher.model=fake-teacher", "teacher.concurrency=16", f"questions_per_chunk={questions}",
         ]
         if limit:
             args.append(f"limit={limit}")
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "0: transformers' default init, whose logits cannot exceed ~2.6 at hidden 128")
     parser.add_argument("--chunk-size", type=int, default=64, help="chunk length in student tokens")
     parser.add_argument("--rows", type=int, default=0, help="chunks asked about (0: all of ../shared/data/docs)")
+    parser.add_argument("--questions-per-chunk", type=int, default=1, help="more rows from the same chunks")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rank", type=int, default=64)
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model = build_tiny_model(work / "model", hidden_size=args.hidden, num_layers=args.layers, head_std=head_std)
         tokenizer = AutoTokenizer.from_pretrained(model)
         t0 = time.perf_counter()
-        counts = generate_data(model, work / "data", args.chunk_size, args.rows or None)
+        counts = generate_data(model, work / "data", args.chunk_size, args.rows or None, args.questions_per_chunk)
         gen_s = time.perf_counter() - t0
         test_rows = [json.loads(line) for line in (work / "data" / "test.jsonl").read_text().splitlines()]
         limit = min(args.eval_limit, len(test_rows))
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "details": {
             "model": f"raft.testing.build_tiny_model(hidden_size={args.hidden}, num_layers={args.layers}, head_std={head_std}), "
                      f"{summary['total_params']:,} parameters, {summary['trainable_params']:,} trainable (LoRA)",
-            "data": {"chunk_size": args.chunk_size, **{k: counts[k] for k in ("chunks", "train", "test")}},
+            "data": {"chunk_size": args.chunk_size, "questions_per_chunk": args.questions_per_chunk, **{k: counts[k] for k in ("chunks", "train", "test")}},
             "training": {"steps": summary["global_step"], "batch_size": args.batch_size, "lora_rank": args.rank,
                          "lora_alpha": args.alpha, "learning_rate": args.lr, "epochs": summary["epochs"],
                          "loss_first": losses[0]["loss"] if losses else None, "loss_last": losses[-1]["loss"] if losses else None,
