@@ -248,6 +248,42 @@ class Stats:
         return n / max(time.monotonic() - self.started, 1e-9)
 
 
+class Spool:
+    """An append-only JSONL work file that remembers nothing: ``append`` says where a line lies, so
+    callers keep only (offset, length) pairs; ``copy`` writes chosen lines to a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file = path.open("w+b")
+        self._end = 0
+
+    def append(self, row: dict[str, Any]) -> tuple[int, int]:
+        line = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
+        self._file.write(line)
+        where = (self._end, len(line))
+        self._end += len(line)
+        return where
+
+    def read(self, offset: int, length: int) -> dict[str, Any]:
+        self._file.flush()
+        return json.loads(os.pread(self._file.fileno(), length, offset))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def copy(self, spans, path: Path) -> None:
+        """Write the lines at ``spans`` ((offset, length) pairs) to ``path``, atomically."""
+        tmp = path.with_name(path.name + ".tmp")
+        with self.path.open("rb") as f, tmp.open("wb") as out:
+            fd = f.fileno()
+            for offset, length in spans:
+                out.write(os.pread(fd, length, offset))
+        os.replace(tmp, path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 class Run:
     """One pass over the chunks: teacher calls (or stored replies), samples, gate, rows."""
 
@@ -259,13 +295,10 @@ class Run:
         self.eval_questions = pool.eval_questions
         self.stats = Stats(chunks=work)
         # what stays in memory per row: the row kept for each question (smallest id), where rows and rejects lie
-        self.kept: dict[bytes, tuple[str, int, int]] = {}  # question digest -> (row id, offset, length) in rows_path
-        self.rejects: list[tuple[str, str, int, int]] = []  # (row id, reason, offset, length) in rejects_path
-        self.rows_path = out / ROWS_PARTIAL
-        self.rejects_path = out / REJECTS_PARTIAL
-        self._rows = self.rows_path.open("w+b")
-        self._rejects = self.rejects_path.open("wb")
-        self._rows_end = self._rejects_end = 0
+        self.kept: dict[bytes, tuple[str, int, int]] = {}  # question digest -> (row id, offset, length) in rows
+        self.rejected: list[tuple[str, str, int, int]] = []  # (row id, reason, offset, length) in rejects
+        self.rows = Spool(out / ROWS_PARTIAL)
+        self.rejects = Spool(out / REJECTS_PARTIAL)
         self.hard = None
         if cfg.distractor_strategy == "hard":
             self.hard = HardDistractors(self.texts, list(range(work)), cfg.distractors + 1 + HARD_EXTRA)
@@ -295,13 +328,10 @@ class Run:
     # ------------------------------------------------------------------ per chunk
     def reject(self, row_id: str, chunk_id: str, source: str, reason: str, question: str, reply: str) -> None:
         self.stats.rejected[reason] += 1
-        line = json.dumps(
-            {"id": row_id, "chunk_id": chunk_id, "source": source, "reason": reason, "question": question, "reply": reply},
-            ensure_ascii=False,
-        ).encode("utf-8") + b"\n"
-        self._rejects.write(line)
-        self.rejects.append((row_id, reason, self._rejects_end, len(line)))
-        self._rejects_end += len(line)
+        where = self.rejects.append(
+            {"id": row_id, "chunk_id": chunk_id, "source": source, "reason": reason, "question": question, "reply": reply}
+        )
+        self.rejected.append((row_id, reason, *where))
 
     def keep(self, row: dict[str, Any], norm: str) -> None:
         """Write an accepted row; of rows asking the same question only the smallest id is kept (the
@@ -311,15 +341,11 @@ class Run:
         if before is not None and before[0] < row["id"]:
             self.reject(row["id"], row["chunk_id"], row["source"], "duplicate", row["question"], row["cot_answer"])
             return
-        line = json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
-        self._rows.write(line)
-        self.kept[digest] = (row["id"], self._rows_end, len(line))
-        self._rows_end += len(line)
+        self.kept[digest] = (row["id"], *self.rows.append(row))
         if before is None:
             self.stats.accepted += 1
             return
-        self._rows.flush()  # the row it replaces is read back for its reject line
-        old = json.loads(os.pread(self._rows.fileno(), before[2], before[1]))
+        old = self.rows.read(*before[1:])  # the row it replaces is read back for its reject line
         self.reject(old["id"], old["chunk_id"], old["source"], "duplicate", old["question"], old["cot_answer"])
 
     async def chunk(self, index: int) -> None:
@@ -411,8 +437,8 @@ class Run:
             self.stats.teacher_wall_s = time.monotonic() - wall
             self.stats.teacher_cpu_s = time.process_time() - cpu
             self._bar.close()
-            self._rows.close()
-            self._rejects.close()
+            self.rows.close()
+            self.rejects.close()
             await self.teacher.aclose()
         return self.stats
 
@@ -442,16 +468,6 @@ def split_order(n: int, test_size: float, seed: int) -> tuple[list[int], list[in
     return permutation[n_test:], permutation[:n_test]
 
 
-def _copy_lines(source: Path, spans, path: Path) -> None:
-    """Write the lines of ``source`` at ``spans`` ((offset, length) pairs) to ``path``, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with source.open("rb") as f, tmp.open("wb") as out:
-        fd = f.fileno()
-        for offset, length in spans:
-            out.write(os.pread(fd, length, offset))
-    os.replace(tmp, path)
-
-
 def finalize(run: Run, out: Path, cfg: GenerateConfig) -> dict[str, int]:
     """Sort the kept rows by id, split them, write the output folder (JSONL first, then the datasets)."""
     import datasets
@@ -460,7 +476,7 @@ def finalize(run: Run, out: Path, cfg: GenerateConfig) -> dict[str, int]:
     train, test = split_order(len(rows), cfg.test_size, cfg.seed)
     counts = {"train": len(train), "test": len(test)}
     for name, order in (("train", train), ("test", test)):
-        _copy_lines(run.rows_path, ((rows[i][1], rows[i][2]) for i in order), out / f"{name}.jsonl")
+        run.rows.copy((rows[i][1:] for i in order), out / f"{name}.jsonl")
     del rows, train, test
     with tempfile.TemporaryDirectory(dir=out, prefix=".cache-") as cache:
         parts = datasets.DatasetDict(
@@ -478,9 +494,9 @@ def finalize(run: Run, out: Path, cfg: GenerateConfig) -> dict[str, int]:
         del parts
         shutil.rmtree(out / "dataset", ignore_errors=True)
         os.replace(tmp, out / "dataset")
-    _copy_lines(run.rejects_path, ((r[2], r[3]) for r in sorted(run.rejects)), out / "rejects.jsonl")
-    run.rows_path.unlink(missing_ok=True)
-    run.rejects_path.unlink(missing_ok=True)
+    run.rejects.copy((r[2:] for r in sorted(run.rejected)), out / "rejects.jsonl")
+    run.rows.remove()
+    run.rejects.remove()
     return counts
 
 

@@ -185,8 +185,8 @@ def test_duplicates_keep_the_smallest_id_whatever_the_order_rows_arrive_in(tmp_p
     for row_id in ("c#0", "b#0", "d#0", "a#0"):  # the smallest id comes last: each earlier row is replaced in turn
         run.keep(_row(row_id, "What is it?"), normalize_question("What is it?"))
     run.keep(_row("b#1", "Another one?"), normalize_question("Another one?"))
-    run._rows.close()
-    run._rejects.close()
+    run.rows.close()
+    run.rejects.close()
     assert generate.finalize(run, tmp_path, cfg) == {"train": 2, "test": 0}
     assert run.stats.accepted == 2 and run.stats.rejected == {"duplicate": 3}
     rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
