@@ -98,26 +98,40 @@ class TeacherConfig:
 
 
 @dataclass
-class GenerateConfig:
-    recipe: str = _f("", "recipe this configuration came from (filled in)")
-    source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
-    input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
-    output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")
-    limit: int | None = _f(None, "ask about at most this many chunks (distractors still come from all of them; hotpot recipe: 100, the published run)")
-    seed: int = _f(42, "seed for distractor choice, oracle dropping, shuffling and the train/test split")
+class RaftSettings:
+    """kind=raft: RAFT question answering (one question per chunk, CoT answer over oracle + distractors)."""
+
     questions_per_chunk: int = _f(1, "questions the teacher writes per chunk")
     distractors: int = _f(3, "distractor chunks per sample (the paper uses 3)")
     distractor_strategy: str = _f("random", "random | hard (BM25: similar but wrong chunks)")
     p: float = _f(0.8, "probability that the oracle chunk is among the documents (paper: 0.8)")
     answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
+
+
+@dataclass
+class GenerateConfig:
+    """Shared settings at the top; each kind of data has its own section (``raft.*``, ...).
+
+    A kind's settings may also be given without their section on the command line and in recipes
+    (``p=1.0`` means ``raft.p=1.0`` when ``kind=raft``), so the short forms of the docs keep working.
+    """
+
+    recipe: str = _f("", "recipe this configuration came from (filled in)")
+    kind: str = _f("raft", "kind of data: raft (RAFT QA); one module per kind in raft/kinds/")
+    source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
+    input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
+    output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")
+    limit: int | None = _f(None, "ask about at most this many work items, e.g. chunks (distractors still come from all of them; hotpot recipe: 100, the published run)")
+    seed: int = _f(42, "seed for every random choice of a kind (distractors, oracle dropping, shuffling) and the train/test split")
     tokenizer: str = _f("meta-llama/Llama-3.1-8B-Instruct", "student tokenizer used to count chunk tokens (hub id or path)")
     chunk_size: int = _f(512, "chunk length in student tokens")
     chunk_overlap: int = _f(0, "tokens shared by consecutive chunks")
     min_chunk_tokens: int = _f(32, "chunks shorter than this are dropped (and counted)")
     test_size: float = _f(0.1, "share of rows held out as the test split")
     eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions)")
-    dry_run: bool = _f(False, "count chunks, calls, tokens and cost, call nothing")
+    dry_run: bool = _f(False, "count work items, calls, tokens and cost, call nothing")
     teacher: TeacherConfig = field(default_factory=TeacherConfig, metadata={"help": "teacher model and how to reach it"})
+    raft: RaftSettings = field(default_factory=RaftSettings, metadata={"help": "kind=raft: RAFT question answering"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -228,11 +242,12 @@ def _keys(schema: type, prefix: str = "") -> dict[str, dataclasses.Field]:
     return out
 
 
-def _check_keys(schema: type, keys: list[str], where: str) -> None:
+def _check_keys(schema: type, keys: list[str], where: str, section: str = "") -> None:
     valid = _keys(schema)
+    short = [k[len(section) + 1 :] for k in valid if section and k.startswith(section + ".")]  # also accepted
     for key in keys:
         if key not in valid:
-            near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+            near = difflib.get_close_matches(key, [*valid, *short], n=1, cutoff=0.5)
             hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(sorted(valid))}"
             raise ConfigError(f"unknown key '{key}' in {where}{hint}")
 
@@ -247,18 +262,24 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def available_recipes() -> list[str]:
+def available_recipes(command: str = "") -> list[str]:
+    """Recipe names, all of them or those of one command."""
     root = resource_dir("recipes")
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml") if _is_recipe(p))
+    names = []
+    for p in root.rglob("*.yaml"):
+        of = _recipe_command(p)
+        if of and (not command or of == command):
+            names.append(str(p.relative_to(root).with_suffix("")))
+    return sorted(names)
 
 
-def _is_recipe(path: Path) -> bool:
-    """Recipes are YAML mappings with a top-level 'command'; accelerate configs etc. live beside them."""
+def _recipe_command(path: Path) -> str:
+    """The command a recipe is for ('' when the YAML is not a recipe: accelerate configs live beside them)."""
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError:
-        return False
-    return isinstance(data, dict) and "command" in data
+        return ""
+    return str(data["command"]) if isinstance(data, dict) and "command" in data else ""
 
 
 def recipe_path(name: str) -> Path:
@@ -281,9 +302,18 @@ def _type_name(schema: type, key: str) -> str:
     return str(t).replace("typing.", "")
 
 
-def _merge(schema: type, base: DictConfig, layer: dict[str, Any], where: str) -> DictConfig:
+def _in_section(schema: type, flat: dict[str, Any], section: str) -> dict[str, Any]:
+    """Short keys of one section spelled in full: ``p`` -> ``raft.p`` when ``section='raft'`` and the
+    schema has no top-level ``p``."""
+    valid = _keys(schema)
+    return {f"{section}.{k}" if k not in valid and f"{section}.{k}" in valid else k: v for k, v in flat.items()}
+
+
+def _merge(schema: type, base: DictConfig, layer: dict[str, Any], where: str, section: str = "") -> DictConfig:
     flat = _flatten(layer)
-    _check_keys(schema, list(flat), where)
+    if section:
+        flat = _in_section(schema, flat, section)
+    _check_keys(schema, list(flat), where, section)
     for key, value in flat.items():
         try:
             OmegaConf.update(base, key, value, merge=True)
@@ -315,6 +345,7 @@ def load_config(command: str, args: list[str]) -> Any:
         else:
             overrides[key] = _parse_value(raw)
     cfg = OmegaConf.structured(schema)
+    data: dict[str, Any] = {}
     if recipe:
         path = recipe_path(recipe)
         try:
@@ -326,9 +357,12 @@ def load_config(command: str, args: list[str]) -> Any:
         rcmd = data.pop("command", command)
         if rcmd != command:
             raise ConfigError(f"recipe '{recipe}' is for raft.{rcmd}, not raft.{command}")
-        cfg = _merge(schema, cfg, data, str(path))
+    # the chosen kind's section (generate): its keys may be written without the section name
+    section = str(overrides.get("kind", data.get("kind", cfg.kind))) if "kind" in cfg else ""
+    if recipe:
+        cfg = _merge(schema, cfg, data, str(path), section)
         cfg.recipe = recipe
-    cfg = _merge(schema, cfg, overrides, "command line")
+    cfg = _merge(schema, cfg, overrides, "command line", section)
     missing = sorted(k for k in OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"missing required setting '{missing[0]}' (pass {missing[0]}=... or a recipe that sets it)")
@@ -352,7 +386,7 @@ def save_config(cfg: Any, folder: str | Path, name: str = "recipe.yaml") -> Path
 
 def help_text(command: str) -> str:
     schema = SCHEMAS[command]
-    lines = [f"usage: python -m raft.{command} [recipe=NAME|PATH.yaml] [key=value ...]", "", "recipes: " + ", ".join(available_recipes()), "", "settings (key: default  description):"]
+    lines = [f"usage: python -m raft.{command} [recipe=NAME|PATH.yaml] [key=value ...]", "", "recipes: " + ", ".join(available_recipes(command)), "", "settings (key: default  description):"]
     defaults = OmegaConf.structured(schema)
     for key, f in _keys(schema).items():
         if key == "recipe":

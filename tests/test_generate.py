@@ -15,8 +15,12 @@ from datasets import load_from_disk
 
 from raft import generate
 from raft.config import ConfigError, load_config
+from raft.documents import Chunk
+from raft.generate import command, output, pipeline
 from raft.hotpot import hotpot_chunks, load_hotpot
-from raft.prompts import student_prompt
+from raft.kinds.raft import COLUMNS
+from raft.kinds.raft import Kind as RaftKind
+from raft.prompts import student_example, student_prompt
 from raft.samples import normalize_question, parse_answer
 from raft.store import Store
 from raft.teacher import Reply, Teacher
@@ -50,7 +54,7 @@ def hotpot_cfg(tmp_path: Path, teacher: TeacherServer, shared_data: Path, *args:
 def read_rows(out: Path) -> list[dict]:
     dd = load_from_disk(str(out / "dataset"))
     assert set(dd) == {"train", "test"}
-    assert dd["train"].column_names == generate.COLUMNS == dd["test"].column_names
+    assert dd["train"].column_names == COLUMNS == dd["test"].column_names
     rows = list(dd["train"]) + list(dd["test"])
     jsonl = [json.loads(line) for name in ("train", "test") for line in (out / f"{name}.jsonl").read_text().splitlines()]
     assert jsonl == rows
@@ -163,8 +167,8 @@ def test_every_concurrent_request_is_sent_before_the_first_reply(tmp_path, teach
         t.client.post = counted
         return t
 
-    real_make_teacher = generate.make_teacher
-    monkeypatch.setattr(generate, "make_teacher", counting_teacher)
+    real_make_teacher = command.make_teacher
+    monkeypatch.setattr(command, "make_teacher", counting_teacher)
     result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=12", "teacher.concurrency=6"), progress=False)
     assert result["calls_new"] == 24 == len(sent)
     assert sent[:6] == [0] * 6  # the first six requests were all sent before any reply came back
@@ -175,19 +179,20 @@ def _row(row_id: str, question: str) -> dict:
     docs = [f"document {i} of {row_id}" for i in range(4)]
     return {"id": row_id, "question": question, "documents": docs, "oracle_index": 0, "cot_answer": f"because {row_id}",
             "final_answer": "x", "chunk_id": row_id.split("#")[0], "source": "s.txt",
-            **generate.student_example(docs, question, f"because {row_id}")}
+            **student_example(docs, question, f"because {row_id}")}
 
 
 def test_duplicates_keep_the_smallest_id_whatever_the_order_rows_arrive_in(tmp_path, shared_data):
     cfg = load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path}", "test_size=0"])
-    chunks = [generate.Chunk(str(i), f"text {i}", "s.txt", 0) for i in range(4)]
-    run = generate.Run(cfg, generate.Pool(chunks, set()), 4, Teacher(), None, tmp_path)
+    kind = RaftKind(cfg, cfg.input)
+    kind.chunks = [Chunk(str(i), f"text {i}", "s.txt", 0) for i in range(4)]
+    run = pipeline.Run(kind, 4, Teacher(), None, tmp_path)
     for row_id in ("c#0", "b#0", "d#0", "a#0"):  # the smallest id comes last: each earlier row is replaced in turn
         run.keep(_row(row_id, "What is it?"), normalize_question("What is it?"))
     run.keep(_row("b#1", "Another one?"), normalize_question("Another one?"))
     run.rows.close()
     run.rejects.close()
-    assert generate.finalize(run, tmp_path, cfg) == {"train": 2, "test": 0}
+    assert output.finalize(run, tmp_path) == {"train": 2, "test": 0}
     assert run.stats.accepted == 2 and run.stats.rejected == {"duplicate": 3}
     rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
     assert rows == [_row("a#0", "What is it?"), _row("b#1", "Another one?")]
@@ -200,7 +205,7 @@ def test_duplicates_keep_the_smallest_id_whatever_the_order_rows_arrive_in(tmp_p
 def test_split_is_the_one_datasets_train_test_split_makes(n, test_size):
     from datasets import Dataset
 
-    train, test = generate.split_order(n, test_size, 42)
+    train, test = output.split_order(n, test_size, 42)
     assert sorted(train + test) == list(range(n))
     if test:
         parts = Dataset.from_dict({"i": list(range(n))}).train_test_split(test_size=len(test), seed=42)
@@ -229,7 +234,7 @@ class ScriptedTeacher(Teacher):
 
 def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monkeypatch):
     dev_question = json.loads((shared_data / DEV_QA).open().readline())["question"]
-    monkeypatch.setattr(generate, "make_teacher", lambda cfg: ScriptedTeacher(dev_question))
+    monkeypatch.setattr(command, "make_teacher", lambda cfg: ScriptedTeacher(dev_question))
     cfg = load_config(
         "generate",
         ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path / 'out'}", "limit=5", "questions_per_chunk=3",

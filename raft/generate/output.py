@@ -1,0 +1,141 @@
+"""The output folder of raft.generate: the split, the JSONL files, the ``datasets`` copy, the card.
+
+At the end of a run the kept rows (raft.generate.pipeline) are sorted by id, split into train and
+test exactly as ``Dataset.train_test_split`` would with the run's seed, copied line by line into
+``train.jsonl`` / ``test.jsonl``, and the DatasetDict is built from those files (Arrow,
+memory-mapped) with the kind's features. ``rejects.jsonl`` gets the rejects in id order, and
+``README.md`` a dataset card: the kind's description and columns, the teacher, the counts, the
+reasons for rejects, the notes and the effective recipe.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from raft.generate.pipeline import Run, Stats
+
+
+def cost(cfg: Any, tokens_in: int, tokens_out: int) -> float | None:
+    t = cfg.teacher
+    if t.price_input_per_mtok is None and t.price_output_per_mtok is None:
+        return None
+    return tokens_in * (t.price_input_per_mtok or 0.0) / 1e6 + tokens_out * (t.price_output_per_mtok or 0.0) / 1e6
+
+
+def split_order(n: int, test_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions of the train and test rows among ``n`` rows: the same as ``Dataset.train_test_split``
+    with ``seed`` (test = the first ``n_test`` of a seeded permutation, train = the rest, in that order)."""
+    import numpy as np
+
+    n_test = min(n - 1, max(1, math.ceil(n * test_size))) if n >= 2 and test_size > 0 else 0
+    if n_test == 0:
+        return list(range(n)), []
+    permutation = np.random.default_rng(seed).permutation(n).tolist()
+    return permutation[n_test:], permutation[:n_test]
+
+
+def finalize(run: Run, out: Path) -> dict[str, int]:
+    """Sort the kept rows by id, split them, write the output folder (JSONL first, then the datasets)."""
+    import datasets
+
+    cfg, features = run.cfg, run.kind.features()
+    rows = sorted(run.kept.values())  # (row id, offset, length), in id order
+    train, test = split_order(len(rows), cfg.test_size, cfg.seed)
+    counts = {"train": len(train), "test": len(test)}
+    for name, order in (("train", train), ("test", test)):
+        run.rows.copy((rows[i][1:] for i in order), out / f"{name}.jsonl")
+    del rows, train, test
+    with tempfile.TemporaryDirectory(dir=out, prefix=".cache-") as cache:
+        parts = datasets.DatasetDict(
+            {
+                name: datasets.Dataset.from_json(str(out / f"{name}.jsonl"), features=features, cache_dir=cache)
+                if counts[name]
+                else datasets.Dataset.from_dict({k: [] for k in features}, features=features)
+                for name in ("train", "test")
+            }
+        )
+        tmp = out / ".dataset.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        # an empty split needs one explicit (empty) shard, or load_from_disk cannot read it back
+        parts.save_to_disk(str(tmp), num_shards={k: 1 if len(v) == 0 else None for k, v in parts.items()})
+        del parts
+        shutil.rmtree(out / "dataset", ignore_errors=True)
+        os.replace(tmp, out / "dataset")
+    run.rejects.copy((r[2:] for r in sorted(run.rejected)), out / "rejects.jsonl")
+    run.rows.remove()
+    run.rejects.remove()
+    return counts
+
+
+def dataset_card(run: Run, teacher: str, counts: dict[str, int], recipe_text: str) -> str:
+    cfg, kind, stats = run.cfg, run.kind, run.stats
+    title, about, columns = kind.card()
+    rejected = sum(stats.rejected.values())
+    reasons = "\n".join(f"| {reason} | {n} |" for reason, n in sorted(stats.rejected.items())) or "| (none) | 0 |"
+    price = cost(cfg, stats.tokens_in, stats.tokens_out)
+    names = [f"{kind.unit}s", *stats.counts, "accepted", "train", "test", "rejected"]
+    values = [stats.items, *stats.counts.values(), stats.accepted, counts["train"], counts["test"], rejected]
+    return f"""---
+pretty_name: {title} ({cfg.recipe or "custom"})
+task_categories: [question-answering]
+language: [en]
+---
+# {title}
+
+{about}
+
+## Teacher
+
+- model: `{cfg.teacher.model}` ({cfg.teacher.backend} backend: {teacher})
+- temperature {cfg.teacher.temperature}, at most {cfg.teacher.max_tokens} tokens per reply
+- tokens: {stats.tokens_in} in, {stats.tokens_out} out{f"; estimated cost ${price:.2f}" if price is not None else ""}
+
+## Counts
+
+| {" | ".join(names)} |
+|{"---|" * len(names)}
+| {" | ".join(str(v) for v in values)} |
+
+| rejected because | rows |
+|---|---|
+{reasons}
+
+{chr(10).join(f"- {n}" for n in kind.notes)}
+
+Rejected replies are in `rejects.jsonl` with their reason.
+
+## Columns
+
+{columns}
+
+Load with `datasets.load_from_disk("dataset")` or the `train.jsonl` / `test.jsonl` files.
+
+## Recipe
+
+```yaml
+{recipe_text.strip()}
+```
+"""
+
+
+def summary(cfg: Any, stats: Stats, unit: str, counts: dict[str, int], out: Path, wall: float) -> str:
+    rejected = sum(stats.rejected.values())
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(stats.rejected.items())) or "none"
+    own = "".join(f"{name}: {n}   " for name, n in stats.counts.items())
+    lines = [
+        f"{unit}s: {stats.items}   {own}accepted: {stats.accepted} "
+        f"(train {counts['train']}, test {counts['test']})   rejected: {rejected} ({reasons})",
+        f"teacher calls: {stats.calls_new} new, {stats.calls_stored} from the store   "
+        f"tokens in/out: {stats.tokens_in:,} / {stats.tokens_out:,} (new: {stats.new_tokens_in:,} / {stats.new_tokens_out:,})",
+        f"wall time: {wall:.1f}s (teacher phase {stats.teacher_wall_s:.1f}s, "
+        f"{stats.calls_new / max(stats.teacher_wall_s, 1e-9):.1f} new calls/s)   output: {out}",
+    ]
+    price = cost(cfg, stats.tokens_in, stats.tokens_out)
+    if price is not None:
+        lines.insert(2, f"estimated cost: ${price:.2f} (this run: ${cost(cfg, stats.new_tokens_in, stats.new_tokens_out):.2f})")
+    return "\n".join(lines)

@@ -1,0 +1,263 @@
+"""kind=raft: RAFT question answering data (the default kind of ``raft.generate``).
+
+    python -m raft.generate recipe=hotpot                  # HotpotQA dev contexts, the published run
+    python -m raft.generate recipe=docs input=DOCS         # your documents
+
+Work items are chunks (of documents, or HotpotQA paragraphs). Per chunk the teacher writes
+``raft.questions_per_chunk`` questions; per question ``raft.distractors`` other chunks are chosen
+(random or BM25-hard), the oracle is kept with probability ``raft.p`` (else replaced by one more
+distractor, oracle_index null, same target answer), the documents are shuffled and the teacher
+writes the chain-of-thought answer (a second call that depends on the first reply). The quality
+gate (raft.samples) rejects answers without ``<ANSWER>:``, with quotes that are not in the oracle,
+empty ones, evaluation questions and duplicates. All choices come from a generator seeded per
+(chunk, question), so they never depend on the order in which calls finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any
+
+from raft.config import ConfigError
+from raft.documents import Chunk
+from raft.kinds import Estimate
+from raft.kinds import Kind as BaseKind
+from raft.prompts import (
+    ANSWER_INSTRUCTIONS,
+    ANSWER_SYSTEM,
+    QUESTION_SYSTEM,
+    answer_messages,
+    question_messages,
+    student_example,
+)
+from raft.samples import (
+    HardDistractors,
+    build_sample,
+    check_answer,
+    load_eval_questions,
+    make_rng,
+    normalize_question,
+    parse_questions,
+)
+
+if TYPE_CHECKING:
+    from raft.generate.pipeline import Run
+
+COLUMNS = ["id", "question", "documents", "oracle_index", "cot_answer", "final_answer", "chunk_id", "source", "messages", "prompt", "completion"]
+HARD_EXTRA = 8  # BM25 candidates beyond distractors + 1, in case some share the oracle's text
+
+
+def features():
+    from datasets import Features, List, Value
+
+    message = List({"role": Value("string"), "content": Value("string")})
+    return Features(
+        {
+            "id": Value("string"),
+            "question": Value("string"),
+            "documents": List(Value("string")),
+            "oracle_index": Value("int64"),
+            "cot_answer": Value("string"),
+            "final_answer": Value("string"),
+            "chunk_id": Value("string"),
+            "source": Value("string"),
+            "messages": message,
+            "prompt": message,
+            "completion": message,
+        }
+    )
+
+
+def load_pool(cfg: Any, source: str) -> tuple[list[Chunk], set[str], list[str]]:
+    """(every chunk distractors may come from, normalised evaluation questions, notes)."""
+    notes: list[str] = []
+    eval_questions: set[str] = set()
+    distractors = cfg.raft.distractors
+    if cfg.source == "hotpot":
+        from raft.hotpot import HotpotError, hotpot_chunks, load_hotpot
+
+        try:
+            examples = load_hotpot(source)
+        except HotpotError as e:
+            raise ConfigError(str(e)) from None
+        chunks = hotpot_chunks(examples)
+        eval_questions = {normalize_question(ex["question"]) for ex in examples}
+        notes.append(f"{len(examples)} HotpotQA examples, {len(chunks)} distinct paragraphs")
+    else:
+        from raft.documents import load_chunks
+
+        result = load_chunks(source, cfg.tokenizer, cfg.chunk_size, cfg.chunk_overlap, cfg.min_chunk_tokens)
+        for problem in result.problems:
+            print(f"raft.generate: skipped {problem.source}: {problem.reason}", file=sys.stderr)
+        chunks = list(result.chunks)
+        if result.problems:
+            notes.append(f"{len(result.problems)} files skipped (see the messages above)")
+        if result.dropped_small:
+            notes.append(f"{result.dropped_small} chunks shorter than min_chunk_tokens={cfg.min_chunk_tokens} dropped")
+        if not chunks:
+            raise ConfigError(
+                f"{cfg.input}: no text to generate from ({len(result.problems)} files skipped, "
+                f"{result.dropped_small} chunks below min_chunk_tokens={cfg.min_chunk_tokens})"
+            )
+    if cfg.eval_questions:
+        eval_questions |= load_eval_questions(cfg.eval_questions)
+    seen: set[str] = set()
+    unique = []
+    for c in chunks:
+        if c.text not in seen:
+            seen.add(c.text)
+            unique.append(c)
+    if len(unique) < len(chunks):
+        notes.append(f"{len(chunks) - len(unique)} chunks with the same text as an earlier one dropped")
+    if len(unique) < distractors + 1:
+        raise ConfigError(
+            f"{cfg.input}: {len(unique)} chunks, fewer than distractors + 1 = {distractors + 1}; "
+            "add documents, lower chunk_size or lower distractors"
+        )
+    return unique, eval_questions, notes
+
+
+class Kind(BaseKind):
+    """RAFT QA: chunk -> questions -> (per question) sample -> chain-of-thought answer -> row."""
+
+    name = "raft"
+    unit = "chunk"
+    counters = ("questions",)
+    columns = COLUMNS
+
+    def validate(self) -> None:
+        s = self.cfg.raft
+        checks = [
+            (0.0 <= s.p <= 1.0, f"raft.p={s.p} is not a probability between 0 and 1"),
+            (s.distractors >= 0, f"raft.distractors={s.distractors} is negative"),
+            (s.questions_per_chunk >= 1, f"raft.questions_per_chunk={s.questions_per_chunk} must be at least 1"),
+            (s.distractor_strategy in ("random", "hard"), f"raft.distractor_strategy={s.distractor_strategy!r} is not random or hard"),
+            (
+                s.answer_context in ("oracle_and_distractors", "oracle"),
+                f"raft.answer_context={s.answer_context!r} is not oracle_and_distractors or oracle",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def load(self) -> int:
+        self.chunks, self.eval_questions, self.notes = load_pool(self.cfg, self.source)
+        self.texts = [c.text for c in self.chunks]
+        return len(self.chunks)
+
+    def prepare(self, work: int) -> None:
+        s = self.cfg.raft
+        self.hard = None
+        if s.distractor_strategy == "hard":
+            self.hard = HardDistractors(self.texts, list(range(work)), s.distractors + 1 + HARD_EXTRA)
+
+    # ------------------------------------------------------------------ one chunk
+    def _reject(self, run: Run, row_id: str, chunk: Chunk, reason: str, question: str, reply: str) -> None:
+        run.reject({"id": row_id, "chunk_id": chunk.id, "source": chunk.source, "reason": reason, "question": question, "reply": reply})
+
+    def as_reject(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
+        return {"id": row["id"], "chunk_id": row["chunk_id"], "source": row["source"], "reason": reason,
+                "question": row["question"], "reply": row["cot_answer"]}
+
+    async def item(self, run: Run, index: int) -> None:
+        s, chunk = self.cfg.raft, self.chunks[index]
+        reply = await run.call(question_messages(chunk.text, s.questions_per_chunk), "question")
+        if isinstance(reply, str):
+            self._reject(run, f"{chunk.id}#0", chunk, "teacher_error", "", reply)
+            return
+        questions = parse_questions(reply.text, s.questions_per_chunk)
+        if not questions:
+            self._reject(run, f"{chunk.id}#0", chunk, "no_question", "", reply.text)
+            return
+        jobs = []
+        for k, question in enumerate(questions):
+            run.count("questions")
+            row_id = f"{chunk.id}#{k}"
+            norm = normalize_question(question)
+            if norm in self.eval_questions:
+                self._reject(run, row_id, chunk, "eval_question", question, reply.text)
+                continue
+            ranked = self.hard.candidates(index) if self.hard else None
+            sample = build_sample(make_rng(self.cfg.seed, chunk.id, k), self.texts, index, s.distractors, s.p, s.answer_context, ranked)
+            jobs.append(self.answer(run, row_id, chunk, question, norm, sample))
+        if len(jobs) == 1:  # the common case: no task to create
+            await jobs[0]
+        else:
+            await asyncio.gather(*jobs)
+
+    async def answer(self, run: Run, row_id: str, chunk: Chunk, question: str, norm: str, sample) -> None:
+        reply = await run.call(answer_messages(question, sample.teacher_documents), "answer")
+        if isinstance(reply, str):
+            self._reject(run, row_id, chunk, "teacher_error", question, reply)
+            return
+        verdict = check_answer(reply.text, chunk.text)
+        if verdict.reason:
+            self._reject(run, row_id, chunk, verdict.reason, question, reply.text)
+            return
+        row = {
+            "id": row_id,
+            "question": question,
+            "documents": sample.documents,
+            "oracle_index": sample.oracle_index,
+            "cot_answer": verdict.cot_answer,
+            "final_answer": verdict.final_answer,
+            "chunk_id": chunk.id,
+            "source": chunk.source,
+            **student_example(sample.documents, question, verdict.cot_answer),
+        }
+        run.keep(row, norm)
+
+    # ------------------------------------------------------------------ outputs
+    def features(self):
+        return features()
+
+    def fingerprint(self) -> dict[str, Any]:
+        s = self.cfg.raft
+        return {
+            "p": s.p,
+            "distractors": s.distractors,
+            "distractor_strategy": s.distractor_strategy,
+            "questions_per_chunk": s.questions_per_chunk,
+            "answer_context": s.answer_context,
+        }
+
+    def estimate(self, work: int, stored) -> Estimate:
+        s, texts = self.cfg.raft, self.texts
+        q = s.questions_per_chunk
+        mean_chars = sum(len(t) for t in texts) / len(texts)
+        work_chars = sum(len(t) for t in texts[:work])
+        shown = s.distractors + 1 if s.answer_context == "oracle_and_distractors" else 1
+        question_in = len(QUESTION_SYSTEM) * work + work_chars
+        answer_in = work * q * (len(ANSWER_SYSTEM) + len(ANSWER_INSTRUCTIONS) + shown * (mean_chars + 23) + 100)
+        already = sum(stored(question_messages(t, q)) for t in texts[:work])
+        calls = work + work * q
+        return Estimate(
+            work_line=f"{work} chunks to ask about (of {len(texts)} available as distractors)",
+            calls_line=f"{work} question calls + up to {work * q} answer calls = {calls} ({already} question calls already stored)",
+            calls=calls,
+            tokens_in=int((question_in + answer_in) / 4),
+            tokens_out=work * q * (25 + 300),  # a question line, a chain-of-thought answer
+        )
+
+    def card(self) -> tuple[str, str, str]:
+        cfg, s = self.cfg, self.cfg.raft
+        oracle = (
+            f"With probability p = {s.p} the oracle chunk is among the documents; otherwise it is replaced by one more "
+            "distractor, `oracle_index` is null and the target answer stays the same (the model learns to answer from "
+            "what it memorised and to tolerate a failed retrieval)."
+        )
+        context = "the oracle and the same distractors" if s.answer_context == "oracle_and_distractors" else "the oracle chunk alone"
+        about = f"""Written by `python -m raft.generate` (recipe `{cfg.recipe or "none"}`) from `{cfg.input}` ({cfg.source}).
+Each row is one question about one chunk, with {s.distractors} distractor chunks
+({s.distractor_strategy} strategy), shuffled, and a chain-of-thought answer by the teacher that quotes the
+oracle between `##begin_quote##` and `##end_quote##` and ends with `<ANSWER>: ...`. {oracle}
+The teacher answered with {context} in view."""
+        columns = """- `id`: `<chunk_id>#<question number>`; `chunk_id`, `source`: where the oracle chunk comes from
+- `question`, `documents` (shuffled, exactly what the student sees), `oracle_index` (null when dropped)
+- `cot_answer` (the teacher's chain of thought), `final_answer` (after the last `<ANSWER>:`)
+- `messages` (TRL conversational) and `prompt` / `completion` (TRL prompt-completion), built from the same
+  student template the evaluation tasks use (`raft.prompts.student_prompt`)"""
+        return "RAFT training data", about, columns
+
