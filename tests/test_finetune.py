@@ -1,92 +1,33 @@
 """raft.finetune on the tiny model on CPU: LoRA and 4-bit QLoRA runs, reload/merge/generate, resume,
-2-process accelerate, overlong handling, dry run without downloads, one-line errors.
+2-process accelerate, recipes, one-line errors, and a ``--help`` that imports no training library.
 
-The training data is written at test time in the layout raft.generate writes (dataset/ DatasetDict
-with train/test, train.jsonl, test.jsonl, the contract's columns) from the shared HotpotQA examples,
-with the fake teacher's chain-of-thought answers (raft.testing.fake_answer).
+The training data is the fixture of tests/test_finetune_data.py: a dataset in the layout
+raft.generate writes, from the shared HotpotQA examples with the fake teacher's answers.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
-import random
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import test_finetune_data
+from test_finetune_data import HOTPOT, raft_rows, write_raft_folder
 
 from raft import finetune
 from raft.config import available_recipes, load_config, recipe_path, run_cli
-from raft.hotpot import load_hotpot, paragraph_text, paragraphs
-from raft.prompts import student_example
-from raft.testing import fake_answer, fake_questions
+from raft.finetune.data import fit_example, load_data
 
 REPO = Path(__file__).resolve().parent.parent
-HOTPOT = "hotpotqa/hotpot_dev_distractor_first100.json"
 
-
-# --------------------------------------------------------------------------------------------------
-# fixtures: a dataset in raft.generate's layout
-# --------------------------------------------------------------------------------------------------
-
-
-def raft_rows(examples: list[dict], n_docs: int = 4, doc_chars: int | None = 200, seed: int = 0) -> list[dict]:
-    """Rows with the contract's columns: oracle = first supporting paragraph, shuffled distractors."""
-    rng = random.Random(seed)
-    rows = []
-    for ex in examples:
-        paras = [paragraph_text(t, x) for t, x in paragraphs(ex)]
-        support = {t for t, _ in ex["supporting_facts"]}
-        oracle = next((p for (t, _), p in zip(paragraphs(ex), paras, strict=True) if t in support), paras[0])
-        if doc_chars:
-            oracle = oracle[:doc_chars]
-        question = fake_questions(oracle, 1)[0].split(". ", 1)[1]
-        others = [p[:doc_chars] if doc_chars else p for p in paras if not p.startswith(oracle[:40])]
-        documents = [oracle, *rng.sample(others, min(n_docs - 1, len(others)))]
-        rng.shuffle(documents)
-        answer = fake_answer(question, documents)
-        rows.append(
-            {
-                "id": ex["_id"],
-                "question": question,
-                "documents": documents,
-                "oracle_index": documents.index(oracle),
-                "cot_answer": answer,
-                "final_answer": answer.rsplit("<ANSWER>:", 1)[-1].strip(),
-                "chunk_id": ex["_id"] + "-0",
-                "source": "hotpot",
-                **student_example(documents, question, answer),
-            }
-        )
-    return rows
-
-
-def write_raft_folder(folder: Path, train: list[dict], test: list[dict]) -> Path:
-    """The contract's layout: dataset/ (DatasetDict train/test), train.jsonl, test.jsonl, README.md."""
-    import datasets
-
-    folder.mkdir(parents=True, exist_ok=True)
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_list(r) for s, r in (("train", train), ("test", test)) if r})
-    dd.save_to_disk(str(folder / "dataset"))
-    for split, rows in (("train", train), ("test", test)):
-        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "README.md").write_text("# test dataset in raft.generate's layout\n")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def hotpot_examples(shared_data) -> list[dict]:
-    return load_hotpot(shared_data / HOTPOT, limit=48)
-
-
-@pytest.fixture(scope="session")
-def raft_data(tmp_path_factory, hotpot_examples) -> Path:
-    """40 train + 8 test rows, 4 documents of <= 400 characters (most fit 512 tiny-model tokens)."""
-    rows = raft_rows(hotpot_examples)
-    return write_raft_folder(tmp_path_factory.mktemp("raft_data"), rows[:40], rows[40:])
+# the data fixtures (a dataset in raft.generate's layout), shared with the data tests
+hotpot_examples = test_finetune_data.hotpot_examples
+raft_data = test_finetune_data.raft_data
 
 
 def tiny_cfg(tiny_model: Path, data: Path, output: Path, *overrides: str):
@@ -168,123 +109,6 @@ def test_accelerate_configs_are_not_recipes():
 
 
 # --------------------------------------------------------------------------------------------------
-# dry run: no download, no weights
-# --------------------------------------------------------------------------------------------------
-
-
-def _lora_params_by_hand(h: int, kv: int, i: int, layers: int, rank: int) -> int:
-    per_layer = [(h, h), (h, kv), (h, kv), (h, h), (h, i), (h, i), (i, h)]  # q k v o gate up down
-    return layers * rank * sum(a + b for a, b in per_layer)
-
-
-def test_dry_run_headline_recipe_offline(capsys):
-    assert not Path("meta-llama/Llama-3.1-8B-Instruct").exists()  # nothing local, the hub offline: the built-in shapes
-    run_cli("finetune", finetune.main, ["recipe=llama31_8b_q4", "dry_run=true"])
-    out = capsys.readouterr().out
-    h, kv, i, layers, vocab = 4096, 1024, 14336, 32, 128256
-    total = 2 * vocab * h + layers * (2 * h * h + 2 * h * kv + 3 * h * i + 2 * h) + h
-    assert f"parameters: {total:,} total" in out  # 8.03 B
-    assert f"trainable LoRA parameters (rank 64, all-linear): {_lora_params_by_hand(h, kv, i, layers, 64):,}" in out
-    assert "model: meta-llama/Llama-3.1-8B-Instruct" in out and "max_length: 4096" in out and "no download" in out
-    q4 = float(re.search(r"total\s+([\d.]+) GiB", out).group(1))
-    assert q4 < 0.95 * 40 and "40 GB: yes" in out  # the published setting: one 40 GB A100
-
-    bf16 = finetune.dry_run(load_config("finetune", ["recipe=llama31_8b"]))["memory_gib"]
-    assert bf16["weights"] == pytest.approx(total * 2 / finetune.GiB)
-    assert bf16["total"] > q4 + 5
-    # rank, targets and max_length move the numbers the way they should
-    small = finetune.dry_run(load_config("finetune", ["recipe=llama31_8b_q4", "lora.rank=16", "lora.target_modules=[q_proj,v_proj]"]))
-    assert small["params"]["lora"] == layers * 16 * ((h + h) + (h + kv))
-    base = finetune.dry_run(load_config("finetune", ["recipe=llama31_8b_q4"]))["memory_gib"]
-    longer = finetune.dry_run(load_config("finetune", ["recipe=llama31_8b_q4", "train.max_length=8192"]))["memory_gib"]
-    assert longer["activations"] == pytest.approx(2 * base["activations"]) and longer["weights"] == base["weights"]
-    llama2 = finetune.dry_run(load_config("finetune", ["recipe=llama2_7b_chat_q4"]))
-    assert llama2["params"]["lora"] == _lora_params_by_hand(4096, 4096, 11008, 32, 64)
-
-
-def test_dry_run_counts_match_a_real_peft_model(tiny_model):
-    from peft import get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    cfg = load_config("finetune", ["recipe=tiny", f"model={tiny_model}", "dry_run=true"])
-    estimate = finetune.dry_run(cfg)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model), finetune.lora_config(cfg))
-    trainable, total = model.get_nb_trainable_parameters()
-    assert estimate["params"]["lora"] == trainable
-    assert estimate["params"]["total"] == total - trainable
-
-
-# --------------------------------------------------------------------------------------------------
-# fitting examples into max_length
-# --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tokenizer(tiny_model):
-    return finetune.load_tokenizer(str(tiny_model))
-
-
-def test_truncate_documents_shortens_the_longest_and_keeps_the_answer(tokenizer, hotpot_examples):
-    row = raft_rows(hotpot_examples[:1], doc_chars=None)[0]
-    row["documents"][0] = row["documents"][0][:60]  # one short document that must stay whole
-    row.update(student_example(row["documents"], row["question"], row["cot_answer"]))
-    full = finetune._n_tokens(tokenizer, row["prompt"] + row["completion"])
-    limit = full - 150
-    outcome, kept, n = finetune.fit_example(row, tokenizer, limit, "truncate_documents")
-    assert outcome == "truncated" and n <= limit
-    assert n == finetune._n_tokens(tokenizer, kept["prompt"] + kept["completion"])
-    assert kept["completion"] == row["completion"]  # the answer is never cut
-    text = kept["prompt"][-1]["content"]
-    assert text.endswith(row["question"] + text.split(row["question"], 1)[1])
-    assert f"<DOCUMENT>{row['documents'][0]}</DOCUMENT>" in text  # short document untouched
-    longest = max(row["documents"], key=len)
-    assert f"<DOCUMENT>{longest}</DOCUMENT>" not in text and f"<DOCUMENT>{longest[:50]}" in text
-    assert finetune.fit_example(row, tokenizer, limit, "drop")[0] == "dropped"
-    assert finetune.fit_example(row, tokenizer, full, "drop")[0] == "fits"
-    answer_only = finetune._n_tokens(tokenizer, finetune._rebuild_prompt(row["prompt"], [""] * 4, row["question"]) + row["completion"])
-    assert finetune.fit_example(row, tokenizer, answer_only - 1, "truncate_documents")[0] == "answer_too_long"
-    no_docs = {"prompt": row["prompt"], "completion": row["completion"]}  # hub/JSONL data without documents
-    assert finetune.fit_example(no_docs, tokenizer, limit, "truncate_documents")[0] == "dropped"
-
-
-def test_fit_split_counts(tokenizer, hotpot_examples):
-    import datasets
-
-    rows = raft_rows(hotpot_examples[:6], doc_chars=None)
-    rows[0]["completion"] = [{"role": "assistant", "content": "word " * 600}]
-    out, stats = finetune.fit_split(datasets.Dataset.from_list(rows), tokenizer, 400, "truncate_documents", "train")
-    assert stats["examples"] == 6 and stats["dropped_answer_too_long"] == 1 and stats["kept"] == len(out) == 5
-    assert stats["truncated_documents"] == stats["overlong"] - 1 > 0
-    assert set(out.column_names) == {"prompt", "completion"}
-    assert stats["tokens"] == sum(finetune._n_tokens(tokenizer, r["prompt"] + r["completion"]) for r in out)
-
-
-# --------------------------------------------------------------------------------------------------
-# data sources
-# --------------------------------------------------------------------------------------------------
-
-
-def test_load_data_accepts_the_folder_its_dataset_and_jsonl(raft_data):
-    for source in (raft_data, raft_data / "dataset", raft_data / "train.jsonl"):
-        data = finetune.load_data(str(source))
-        assert len(data["train"]) == 40 and len(data["test"]) == 8, source
-        assert data["train"][0]["completion"][0]["role"] == "assistant"
-    only_train = finetune.load_data(str(raft_data / "test.jsonl"))
-    assert list(only_train) == ["train"] and len(only_train["train"]) == 8
-
-
-def test_runtime_falls_back_on_cpu():
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("checks the CPU fallbacks; this machine has a GPU")
-    rt = finetune.resolve_runtime(load_config("finetune", ["recipe=llama31_8b_q4"]))
-    assert (rt.device, rt.precision, rt.optim) == ("cpu", "fp32", "adamw_torch")
-    assert any("paged_adamw_8bit" in n for n in rt.notes) and any("bf16" in n for n in rt.notes)
-    assert finetune.resolve_runtime(load_config("finetune", ["recipe=tiny"])).notes == []
-
-
-# --------------------------------------------------------------------------------------------------
 # one-line errors
 # --------------------------------------------------------------------------------------------------
 
@@ -340,6 +164,38 @@ def test_bad_data_errors(capsys, tiny_model, tmp_path, hotpot_examples):
 
     err = _cli_error(capsys, [*base, "data=nobody/no-such-dataset"])
     assert "hub is offline" in err
+
+
+# --------------------------------------------------------------------------------------------------
+# start-up cost
+# --------------------------------------------------------------------------------------------------
+
+
+HEAVY = ("torch", "transformers", "datasets", "trl", "peft", "bitsandbytes", "accelerate")
+_IMPORTS_AFTER = (  # run `python -m raft.finetune ARGS`, then list the heavy modules it imported
+    "import runpy, sys\n"
+    "sys.argv = ['raft.finetune', *sys.argv[1:]]\n"
+    "runpy.run_module('raft.finetune', run_name='__main__', alter_sys=True)\n"
+    f"print('IMPORTED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+)
+
+
+def _imported_by(*args: str) -> tuple[str, list[str]]:
+    proc = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER, *args], capture_output=True, text=True, env=_env(),
+                          cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out, _, imported = proc.stdout.rpartition("IMPORTED ")
+    return out, ast.literal_eval(imported.strip())
+
+
+def test_help_and_dry_run_import_no_training_stack(tiny_model):
+    out, imported = _imported_by("--help")
+    assert out.startswith("usage: python -m raft.finetune") and "lora.rank" in out
+    assert imported == []  # --help imports none of torch, transformers, datasets, TRL, PEFT, bitsandbytes, accelerate
+    out, imported = _imported_by("recipe=tiny", "dry_run=true", f"model={tiny_model}")
+    assert "trainable LoRA parameters" in out
+    # the dry run reads the config and builds an empty model (torch, transformers): no data or training library
+    assert not {"datasets", "trl", "peft", "bitsandbytes"} & set(imported), imported
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,7 +261,7 @@ def test_adapter_reloads_merges_and_generates(lora_run, tiny_model, raft_data):
 
     cfg, output, _ = lora_run
     tokenizer = AutoTokenizer.from_pretrained(output)
-    row = finetune.fit_example(datasets.load_from_disk(str(raft_data / "dataset"))["train"][0], tokenizer, 512, "truncate_documents")[1]
+    row = fit_example(datasets.load_from_disk(str(raft_data / "dataset"))["train"][0], tokenizer, 512, "truncate_documents")[1]
     base_loss = _example_loss(AutoModelForCausalLM.from_pretrained(tiny_model), tokenizer, row)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), output)
     tuned_loss = _example_loss(model, tokenizer, row)
@@ -474,7 +330,7 @@ def test_trains_on_what_raft_generate_writes(tmp_path, teacher, shared_data, tin
     data = tmp_path / "generated"
     generate.main(load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={data}",
                                            f"teacher.base_url={teacher.base_url}", "limit=12"]), progress=False)
-    rows = finetune.load_data(str(data))
+    rows = load_data(str(data))
     summary = finetune.main(tiny_cfg(tiny_model, data, tmp_path / "out", "train.max_steps=3", "train.eval_steps=0"))
     assert summary["global_step"] == 3 and summary["examples"]["train"]["examples"] == len(rows["train"]) > 0
     assert summary["examples"]["train"]["kept"] > 0

@@ -1,0 +1,48 @@
+"""Fine-tune a student model on RAFT data: a recipe becomes TRL ``SFTConfig`` + PEFT ``LoraConfig`` +
+transformers ``BitsAndBytesConfig``, and TRL's ``SFTTrainer`` trains (no training loop of our own).
+
+    python -m raft.finetune recipe=llama31_8b_q4                      # QLoRA, the headline recipe
+    python -m raft.finetune recipe=llama31_8b_q4 data=outputs/raft_data train.max_steps=300 merge=true
+    python -m raft.finetune recipe=llama31_8b_q4 dry_run=true          # parameters and GPU memory, no download
+    python -m raft.finetune recipe=llama31_8b_q4 resume=true           # continue after a crash
+    accelerate launch --config_file recipes/accelerate/ddp.yaml -m raft.finetune recipe=llama31_8b_q4
+
+Data (``data=``): the folder ``raft.generate`` writes (``OUT/dataset`` is read with ``load_from_disk``;
+``OUT/dataset`` itself works too), a JSONL file, or a hub id. Training uses the ``prompt`` /
+``completion`` columns (TRL's conversational format): TRL applies the model's chat template and
+computes the loss on the completion only. The test split, if there is one, is the evaluation set.
+
+Examples longer than ``train.max_length`` tokens (prompt + answer under the chat template) are
+counted and, with ``train.overlong=truncate_documents``, fitted by shortening the longest documents
+inside the prompt (rebuilt with ``raft.prompts.student_prompt`` from the ``documents`` and
+``question`` columns), so that the answer is never cut; ``train.overlong=drop`` drops them. An
+example whose answer does not fit even with empty documents is always dropped. The log and
+``train_summary.json`` say what happened.
+
+Outputs in ``output``: the LoRA adapter and the tokenizer, ``recipe.yaml`` (the effective recipe),
+``train_summary.json``, a model card ``README.md``, ``checkpoint-*`` folders (for ``resume=true``)
+and, with ``merge=true``, ``merged/``: the base model with the adapter merged in, in 16 bits, which
+transformers, vLLM and lm-eval load like any model.
+
+Hardware: on a GPU, 4-bit NF4 with double quantisation and bf16 compute (``load_in_4bit=true``) or
+bf16 LoRA, paged AdamW, gradient checkpointing. On a CPU (the tests) bitsandbytes 0.50 still runs
+4-bit, but bf16 mixed precision and paged/8-bit optimizers do not: training falls back to fp32 and
+``adamw_torch``, and one log line says so. Under ``accelerate launch`` (DDP) every process puts the
+model on its own GPU; under FSDP (``recipes/accelerate/fsdp_qlora.yaml``) the 4-bit weights are stored
+as bf16 so that FSDP can shard them. The multi-process path can be tried on a CPU (gloo backend):
+
+    CUDA_VISIBLE_DEVICES= accelerate launch --multi_gpu --num_processes 2 -m raft.finetune recipe=tiny
+
+(``accelerate launch --cpu --num_processes 2`` starts a single process in accelerate 1.x.)
+
+Modules, one job each: ``data`` (load, check and fit the training data), ``model`` (runtime and its
+fallbacks, tokenizer, 4-bit config, base model, LoRA and SFT configs), ``memory`` (the dry run:
+parameters and a GPU memory estimate), ``outputs`` (summary, model card, merge, checkpoints) and
+``train`` (:func:`main`, the run). None imports torch, transformers, TRL, PEFT or datasets before a
+function needs them, so ``--help`` and errors in the recipe come back at once.
+"""
+
+from raft.finetune.outputs import SUMMARY_FILE
+from raft.finetune.train import main
+
+__all__ = ["SUMMARY_FILE", "main"]

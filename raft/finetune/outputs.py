@@ -1,0 +1,132 @@
+"""What raft.finetune leaves in ``output`` besides the adapter: ``train_summary.json`` (with the peak
+memory), the model card ``README.md``, the merged 16-bit model (``merge=true``), and the last
+``checkpoint-*`` folder that ``resume=true`` continues from.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from raft.config import ConfigError, FinetuneConfig
+from raft.finetune.data import log
+from raft.finetune.model import Runtime
+
+SUMMARY_FILE = "train_summary.json"
+
+
+def peak_memory() -> dict[str, Any]:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bytes": int(torch.cuda.max_memory_allocated()), "what": "torch.cuda.max_memory_allocated (this process's GPU)"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"bytes": int(rss * (1 if sys.platform == "darwin" else 1024)), "what": "max RSS of the process (CPU run)"}
+
+
+def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, stats: dict, resumed_from: str | None,
+                  start: dict[str, int]) -> dict[str, Any]:
+    """train_summary.json; ``start`` = global step and tokens seen of the checkpoint resumed from (zeros if none)."""
+    state = trainer.state
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    history = state.log_history
+    runtime = float(result.metrics.get("train_runtime", 0.0))
+    eval_time = sum(e["eval_runtime"] for e in history if "eval_runtime" in e and e["step"] > start["step"])
+    train_time = max(runtime - eval_time, 1e-9) if runtime else 0.0
+    session_tokens = int(state.num_input_tokens_seen) - start["tokens"]
+    return {
+        "model": cfg.model,
+        "data": cfg.data,
+        "load_in_4bit": cfg.load_in_4bit,
+        "base_weights": "4-bit NF4" if getattr(trainer.model.get_base_model(), "is_loaded_in_4bit", False) else rt.precision,
+        "device": rt.device,
+        "processes": rt.world_size,
+        "precision": rt.precision,
+        "optim": rt.optim,
+        "fallbacks": rt.notes,
+        "trainable_params": int(trainable),
+        "total_params": int(total),
+        "examples": {k: v for k, v in stats.items() if isinstance(v, dict)},
+        "overlong_policy": stats["policy"],
+        "max_length": stats["max_length"],
+        "global_step": int(state.global_step),
+        "epochs": state.epoch,
+        "resumed_from": resumed_from,
+        "tokens_seen": int(state.num_input_tokens_seen),
+        "train_runtime_s": runtime,
+        "tokens_per_second": session_tokens / train_time if train_time > 0 else None,  # this run, evaluation excluded
+        "train_loss": result.metrics.get("train_loss"),
+        "loss_curve": [{"step": e["step"], "loss": e["loss"]} for e in history if "loss" in e],
+        "eval_curve": [{"step": e["step"], "eval_loss": e["eval_loss"]} for e in history if "eval_loss" in e],
+        "peak_memory": peak_memory(),
+    }
+
+
+def model_card(cfg: FinetuneConfig, summary: dict[str, Any]) -> str:
+    def num(x: Any) -> str:
+        return f"{x:.4f}" if isinstance(x, float) else "n/a"
+
+    last_eval = num(summary["eval_curve"][-1]["eval_loss"]) if summary["eval_curve"] else "n/a"
+    train_stats = summary["examples"].get("train", {})
+    return f"""---
+base_model: {cfg.model}
+library_name: peft
+tags: [raft, lora, {'qlora, ' if cfg.load_in_4bit else ''}trl, sft]
+---
+
+# RAFT adapter for {cfg.model}
+
+A LoRA adapter trained with RAFT (Zhang et al. 2024) data by `python -m raft.finetune`
+(recipe `{cfg.recipe or 'none'}`; the effective recipe is `recipe.yaml` in this folder).
+
+- Base model: `{cfg.model}` {'loaded in 4-bit NF4 with double quantisation (QLoRA)' if cfg.load_in_4bit else 'in 16 bits'}
+- LoRA: rank {cfg.lora.rank}, alpha {cfg.lora.alpha}, dropout {cfg.lora.dropout}, targets {cfg.lora.target_modules}
+- Data: `{cfg.data}`: {train_stats.get('kept', '?')} training examples of at most {summary['max_length']} tokens
+  (overlong policy `{summary['overlong_policy']}`); loss on the answer only
+- Training: {summary['global_step']} steps, learning rate {cfg.train.learning_rate} ({cfg.train.lr_scheduler_type}),
+  {summary['precision']}, optimizer {summary['optim']}; mean train loss {num(summary['train_loss'])}, last eval loss {last_eval}
+- Trainable parameters: {summary['trainable_params']:,} of {summary['total_params']:,}; details (loss curves, tokens/s,
+  peak memory) in `train_summary.json`
+
+The prompt is `raft.prompts.student_prompt`: each document in `<DOCUMENT>...</DOCUMENT>`, then the
+question; the answer reasons step by step, quotes with `##begin_quote##...##end_quote##` and ends with
+`<ANSWER>: ...`. Use the model's chat template.
+
+## Use
+
+```python
+from peft import AutoPeftModelForCausalLM
+model = AutoPeftModelForCausalLM.from_pretrained("{cfg.output}")
+```
+
+Evaluate: `python -m raft.evaluate model={cfg.model} adapter={cfg.output}` (or `merge=true` and point
+lm-eval / vLLM at `{cfg.output}/merged`).
+"""
+
+
+def merge_adapter(cfg: FinetuneConfig, tokenizer: Any) -> Path:
+    """Reload the base model in ``merge_dtype``, merge the adapter into it, save it to output/merged."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+    if cfg.merge_dtype not in dtypes:
+        raise ConfigError(f"merge_dtype={cfg.merge_dtype!r} is not one of {', '.join(dtypes)}")
+    target = Path(cfg.output) / "merged"
+    log(f"merging the adapter into {cfg.model} ({cfg.merge_dtype}) -> {target}")
+    base = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtypes[cfg.merge_dtype],
+                                                device_map="auto" if torch.cuda.is_available() else None)
+    merged = PeftModel.from_pretrained(base, cfg.output).merge_and_unload()
+    merged.config.use_cache = True
+    merged.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+def last_checkpoint(output: Path) -> str | None:
+    """The ``checkpoint-N`` folder with the largest N that holds a trainer state (what resume=true uses)."""
+    found = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(found, key=lambda p: int(p.name.split("-")[-1]))) if found else None

@@ -1,0 +1,97 @@
+"""The training run of raft.finetune: data, tokenizer, runtime, model, TRL ``SFTTrainer``, then the
+outputs (adapter, tokenizer, recipe, summary, model card, optionally the merged model).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from raft.config import ConfigError, FinetuneConfig, save_config
+from raft.finetune.data import load_checked_data, log, prepare_data
+from raft.finetune.memory import GiB, dry_run
+from raft.finetune.model import load_model, load_tokenizer, lora_config, resolve_runtime, sft_config
+from raft.finetune.outputs import SUMMARY_FILE, build_summary, last_checkpoint, merge_adapter, model_card
+
+
+def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
+    """Train (or dry-run) the recipe; returns the training summary (None for a dry run or a non-main process)."""
+    if cfg.dry_run:
+        dry_run(cfg)
+        return None
+    output = Path(cfg.output)
+    resume_from = None
+    if cfg.resume:
+        resume_from = last_checkpoint(output)
+        if resume_from is None:
+            raise ConfigError(f"resume=true but {output} holds no checkpoint-* folder; run without resume=true to start")
+    elif last_checkpoint(output):
+        log(f"{output} already holds checkpoints: starting over (pass resume=true to continue from the last one)")
+
+    data, eval_split = load_checked_data(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    train, evaluation, stats = prepare_data(cfg, tokenizer, data, eval_split)
+    rt = resolve_runtime(cfg)
+    for note in rt.notes:
+        log(note)
+    args = sft_config(cfg, rt, evaluation is not None)
+    log(f"loading {cfg.model} ({'4-bit NF4 QLoRA' if cfg.load_in_4bit else rt.precision + ' LoRA'}, {rt.device}, "
+        f"{rt.world_size} process{'es' if rt.world_size > 1 else ''})")
+    model = load_model(cfg, rt)
+
+    from trl import SFTTrainer
+
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=evaluation,
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg),
+    )
+    if rt.precision == "fp16":  # TRL keeps a QLoRA adapter in bf16; fp16 mixed precision needs fp32 master weights
+        for param in trainer.model.parameters():
+            if param.requires_grad:
+                param.data = param.data.float()
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    log(f"trainable LoRA parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+    if resume_from:
+        log(f"resuming from {resume_from}")
+    start = {"step": 0, "tokens": 0}
+    if resume_from:
+        state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
+        start = {"step": int(state.get("global_step", 0)), "tokens": int(state.get("num_input_tokens_seen", 0))}
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model(cfg.output)  # the adapter (and the tokenizer); every process must call it
+    if not trainer.is_world_process_zero():
+        return None
+    summary = build_summary(cfg, rt, trainer, result, stats, resume_from, start)
+    tokenizer.save_pretrained(cfg.output)
+    save_config(cfg, cfg.output)
+    (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (output / "README.md").write_text(model_card(cfg, summary))
+    losses = [e["loss"] for e in summary["loss_curve"]]
+    tps = summary["tokens_per_second"]
+    log(f"done in {time.time() - started:.0f}s: {summary['global_step']} steps, loss {losses[0] if losses else float('nan'):.4f} -> "
+        f"{losses[-1] if losses else float('nan'):.4f}, {tps if tps is not None else 0:.0f} tokens/s, "
+        f"peak memory {summary['peak_memory']['bytes'] / GiB:.2f} GiB; adapter, tokenizer, recipe.yaml, "
+        f"{SUMMARY_FILE} and README.md in {output}")
+    if cfg.merge:
+        del trainer, model
+        gc.collect()
+        _empty_cuda_cache()
+        merged = merge_adapter(cfg, tokenizer)
+        summary["merged"] = str(merged)
+        (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
+
+
+def _empty_cuda_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
