@@ -407,7 +407,10 @@ def run_cli(command: str, main: Callable[[Any], Any], argv: list[str] | None = N
     """Entry-point wrapper: --help, config loading, one-line errors with exit status 2."""
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in args):
-        print(help_text(command))
+        try:
+            print(help_text(command), flush=True)
+        except BrokenPipeError:  # `--help | head`: the reader has all it wanted
+            sys.stdout = None  # nothing left to flush at exit
         return
     try:
         cfg = load_config(command, args)

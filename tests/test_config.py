@@ -144,3 +144,29 @@ def test_read_jsonl_names_the_file_and_line(tmp_path):
         read_jsonl(path)
     with pytest.raises(ConfigError, match=r"missing.jsonl: cannot read"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("command", ["generate", "finetune", "evaluate"])
+def test_help_lists_only_the_recipes_of_its_command(command):
+    from raft.config import help_text, recipe_path
+
+    listed = help_text(command).split("recipes: ", 1)[1].splitlines()[0].split(", ")
+    assert listed == available_recipes(command) and listed
+    for name in available_recipes():
+        of = (yaml.safe_load(recipe_path(name).read_text()) or {}).get("command")
+        assert (name in listed) == (of == command), name
+
+
+def test_a_kinds_settings_live_in_its_section_and_short_keys_still_work(tmp_path):
+    cfg = load_config("generate", ["p=0.5", "raft.distractors=2", "questions_per_chunk=3"])
+    assert (cfg.kind, cfg.raft.p, cfg.raft.distractors, cfg.raft.questions_per_chunk) == ("raft", 0.5, 2, 3)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("command: generate\np: 0.25\nraft:\n  answer_context: oracle\n")
+    cfg = load_config("generate", [f"recipe={recipe}", "distractor_strategy=hard"])
+    assert (cfg.raft.p, cfg.raft.answer_context, cfg.raft.distractor_strategy) == (0.25, "oracle", "hard")
+    assert not hasattr(cfg, "p")  # one place for each setting
+    with pytest.raises(ConfigError, match=r"unknown key 'distractor' in command line; did you mean 'distractors'"):
+        load_config("generate", ["distractor=2"])
+    # the short form belongs to the chosen kind only: another kind does not see raft's keys
+    with pytest.raises(ConfigError, match=r"unknown key 'p'"):
+        load_config("generate", ["kind=other", "p=0.5"])

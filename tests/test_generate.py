@@ -414,3 +414,33 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_dataset(tmp_path, teacher, s
     assert dump(read_rows(out)) == dump(read_rows(tmp_path / "straight"))
     for split in ("train", "test"):
         assert (out / f"{split}.jsonl").read_text() == (tmp_path / "straight" / f"{split}.jsonl").read_text()
+
+
+def test_unknown_kind_names_the_available_ones(tmp_path):
+    cfg = load_config("generate", ["kind=rafft", "input=x", f"output={tmp_path / 'o'}"])
+    with pytest.raises(ConfigError, match=r"kind='rafft' is not a kind of data; available: .*raft.*did you mean 'raft'"):
+        generate.main(cfg, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_that_is_a_file_is_one_line_and_exit_2(tmp_path, shared_data):
+    existing = tmp_path / "taken.txt"
+    existing.write_text("keep me\n")
+    code, _, err = _run_cli("recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={existing}")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "is a file, not a folder" in err and str(existing) in err, err
+    assert existing.read_text() == "keep me\n"
+
+
+def test_help_and_start_up_import_no_heavy_library():
+    """`--help` and the modules a run starts with import none of transformers, torch, datasets."""
+    code = (
+        "import sys, runpy, contextlib, io\n"
+        "sys.argv = ['raft.generate', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    runpy.run_module('raft.generate', run_name='__main__')\n"
+        "import raft.generate.command, raft.kinds.raft, raft.documents, raft.teacher\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'pyarrow') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
