@@ -27,12 +27,11 @@ from raft.teacher import TeacherUnavailable, make_teacher
 def validate(cfg: Any) -> None:
     """The shared settings (a kind checks its own section)."""
     checks = [
-        (cfg.source in ("docs", "hotpot"), f"source={cfg.source!r} is not docs or hotpot"),
         (cfg.limit is None or cfg.limit >= 1, f"limit={cfg.limit} must be at least 1 (or null for all work items)"),
         (0.0 <= cfg.test_size < 1.0, f"test_size={cfg.test_size} must be in [0, 1)"),
         (cfg.teacher.concurrency >= 1, f"teacher.concurrency={cfg.teacher.concurrency} must be at least 1"),
         (cfg.teacher.max_retries >= 0, f"teacher.max_retries={cfg.teacher.max_retries} is negative"),
-        (bool(str(cfg.input).strip()), "input is empty: pass input=PATH (a file or folder of documents, or a HotpotQA file / hub id)"),
+        (bool(str(cfg.input).strip()), "input is empty: pass input=PATH (what the recipe's kind reads: documents, a HotpotQA file or hub id, ...)"),
         (not Path(cfg.output).exists() or Path(cfg.output).is_dir(), f"output={cfg.output} is a file, not a folder; pass output=DIR"),
     ]
     for ok, message in checks:
@@ -54,11 +53,8 @@ def resolve_input(value: str) -> str:
 def fingerprint(kind: Kind) -> dict[str, Any]:
     """The settings that change what a run produces (see raft.store): the shared ones and the kind's."""
     cfg = kind.cfg
-    fp: dict[str, Any] = {"kind": cfg.kind} if cfg.kind != "raft" else {}  # runs made before kinds existed still resume
-    fp.update({"source": cfg.source, "input": kind.source, "seed": cfg.seed, **kind.fingerprint(), "eval_questions": cfg.eval_questions})
+    fp = {"kind": cfg.kind, "input": kind.source, "seed": cfg.seed, "eval_questions": cfg.eval_questions, **kind.fingerprint()}
     fp.update({f"teacher.{k}": getattr(cfg.teacher, k) for k in ("backend", "model", "temperature", "max_tokens")})
-    if cfg.source == "docs":
-        fp.update(tokenizer=cfg.tokenizer, chunk_size=cfg.chunk_size, chunk_overlap=cfg.chunk_overlap, min_chunk_tokens=cfg.min_chunk_tokens)
     return fp
 
 

@@ -85,6 +85,20 @@ class Kind:
         raise NotImplementedError
 
 
+def check_source(cfg: Any) -> None:
+    """For kinds that read documents or HotpotQA (``source``)."""
+    if cfg.source not in ("docs", "hotpot"):
+        raise ConfigError(f"source={cfg.source!r} is not docs or hotpot")
+
+
+def source_fingerprint(cfg: Any) -> dict[str, Any]:
+    """The reading settings that change results: ``source`` and, for documents, how they are chunked."""
+    fp: dict[str, Any] = {"source": cfg.source}
+    if cfg.source == "docs":
+        fp.update(tokenizer=cfg.tokenizer, chunk_size=cfg.chunk_size, chunk_overlap=cfg.chunk_overlap, min_chunk_tokens=cfg.min_chunk_tokens)
+    return fp
+
+
 def available_kinds() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 

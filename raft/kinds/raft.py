@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from raft.config import ConfigError
 from raft.documents import Chunk
-from raft.kinds import Estimate
+from raft.kinds import Estimate, check_source, source_fingerprint
 from raft.kinds import Kind as BaseKind
 from raft.prompts import (
     ANSWER_INSTRUCTIONS,
@@ -127,6 +127,7 @@ class Kind(BaseKind):
     columns = COLUMNS
 
     def validate(self) -> None:
+        check_source(self.cfg)
         s = self.cfg.raft
         checks = [
             (0.0 <= s.p <= 1.0, f"raft.p={s.p} is not a probability between 0 and 1"),
@@ -216,6 +217,7 @@ class Kind(BaseKind):
     def fingerprint(self) -> dict[str, Any]:
         s = self.cfg.raft
         return {
+            **source_fingerprint(self.cfg),
             "p": s.p,
             "distractors": s.distractors,
             "distractor_strategy": s.distractor_strategy,
