@@ -1,0 +1,77 @@
+"""Evaluate a model (and its RAFT adapter) with lm-eval, and report on one or more evaluations.
+
+    python -m raft.evaluate recipe=eval_hotpot model=meta-llama/Llama-3.1-8B-Instruct adapter=outputs/finetune
+    python -m raft.evaluate recipe=eval_hotpot model=... data=hotpot_dev_distractor_v1.json limit=100
+    python -m raft.evaluate tasks=[raft_domain] data=outputs/raft_data model=... adapter=...
+    python -m raft.evaluate backend=local-chat-completions base_url=http://localhost:8000/v1 model=SERVED_NAME
+    python -m raft.evaluate report outputs/eval/base outputs/eval/raft [--out outputs/report]
+
+Evaluation calls ``lm_eval.simple_evaluate`` on the tasks in ``eval_tasks/`` (``raft_hotpot``,
+``raft_hotpot_full``, ``raft_domain``) through a ``TaskManager`` that indexes only that folder, the
+same tasks as the documented command ``lm_eval --tasks raft_hotpot --include_path eval_tasks``.
+Backends (``backend=``): ``hf`` (transformers, ``adapter`` loaded with PEFT, ``load_in_4bit`` as NF4
+with double quantisation like QLoRA training), ``vllm`` (``adapter`` as a LoRA request) and
+``local-chat-completions`` (any OpenAI-compatible server such as ``vllm serve``; ``model`` is the
+served name, and ``adapter``, when given, the served name of the LoRA module). ``data`` is the local
+HotpotQA file for the hotpot tasks or the ``raft.generate`` folder for ``raft_domain`` (else the
+environment variables ``RAFT_HOTPOT_PATH`` / ``RAFT_DOMAIN_DATA``, else the hub for HotpotQA).
+
+It writes into ``output``: ``results.json`` (lm-eval's results, plus ``raft``: model, adapter,
+precision, base or fine-tuned and label, which the report groups by, and ``raft_config``),
+``samples_<task>.jsonl`` (question, gold, output, extracted answer, f1, em, answer_found per
+question) and ``recipe.yaml``.
+
+The report reads result folders written here (or by ``lm_eval --output_path ... --log_samples``)
+and writes ``report.md`` (F1 / EM / answer_found per run, F1 change against the base model of the
+same family and precision, 4-bit F1 as a share of 16-bit), ``f1.png`` (base vs fine-tuned F1 per
+model) and ``samples.html`` (every answer, sortable and filterable, for finding failure modes).
+
+Modules, one job each (none imports torch, transformers, datasets, lm_eval or matplotlib before
+it needs them): ``run`` (the lm-eval run and its result folder), ``results`` (reading result
+folders), ``table`` (the summary table), ``report_html`` (``samples.html``), ``reporting`` (the
+report files and the ``report`` command) and ``__main__`` (the command line).
+"""
+
+from raft.evaluate.report_html import samples_html
+from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
+from raft.evaluate.results import ReportError, Run, load_run
+from raft.evaluate.run import (
+    BACKENDS,
+    METRICS,
+    TASK_DATA,
+    check,
+    evaluate,
+    main,
+    model_args,
+    run_info,
+    sample_row,
+    short_name,
+    task_names,
+    write_results,
+)
+from raft.evaluate.table import markdown_table, table_rows
+
+__all__ = [
+    "BACKENDS",
+    "METRICS",
+    "REPORT_USAGE",
+    "TASK_DATA",
+    "ReportError",
+    "Run",
+    "check",
+    "evaluate",
+    "load_run",
+    "main",
+    "markdown_table",
+    "model_args",
+    "plot_f1",
+    "report",
+    "report_cli",
+    "run_info",
+    "sample_row",
+    "samples_html",
+    "short_name",
+    "table_rows",
+    "task_names",
+    "write_results",
+]

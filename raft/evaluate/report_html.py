@@ -1,0 +1,133 @@
+"""The per-sample HTML page (``samples.html``): the summary table, then every answer of every run,
+sortable by column and filterable by F1, run and missing answer tag, for finding failure modes.
+One self-contained file (its own style and script); every text from the results is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from raft.evaluate.results import Run
+from raft.evaluate.table import COLUMNS, table_cells
+
+_HTML_SCRIPT = """
+const rows = Array.from(document.querySelectorAll('#samples tbody tr'));
+function applyFilter() {
+  const q = document.getElementById('q').value.toLowerCase();
+  const f = document.getElementById('f1').value;
+  const run = document.getElementById('run').value;
+  const notag = document.getElementById('notag').checked;
+  let shown = 0;
+  for (const r of rows) {
+    const v = parseFloat(r.dataset.f1);
+    let ok = (!q || r.textContent.toLowerCase().includes(q)) && (!run || r.dataset.run === run);
+    if (f === 'zero') ok = ok && v === 0; else if (f === 'partial') ok = ok && v > 0 && v < 1; else if (f === 'one') ok = ok && v === 1;
+    if (notag) ok = ok && r.dataset.found === '0';
+    r.style.display = ok ? '' : 'none';
+    if (ok) shown++;
+  }
+  document.getElementById('count').textContent = shown + ' of ' + rows.length + ' samples';
+}
+let sortCol = -1, sortAsc = true;
+document.querySelectorAll('#samples th').forEach((th, i) => th.addEventListener('click', () => {
+  sortAsc = sortCol === i ? !sortAsc : true; sortCol = i;
+  const num = th.dataset.num === '1';
+  const key = r => { const c = r.children[i]; return num ? parseFloat(c.dataset.v) : c.textContent.toLowerCase(); };
+  rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * (sortAsc ? 1 : -1));
+  const body = document.querySelector('#samples tbody'); rows.forEach(r => body.appendChild(r));
+}));
+['q', 'f1', 'run', 'notag'].forEach(id => document.getElementById(id).addEventListener('input', applyFilter));
+applyFilter();
+"""
+
+_HTML_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border: 1px solid #ddd; padding: 4px 6px; vertical-align: top; text-align: left; }
+th { background: #f3f3f3; cursor: pointer; position: sticky; top: 0; }
+tr.zero td.f1 { background: #fde2e2; } tr.partial td.f1 { background: #fff4d6; } tr.one td.f1 { background: #dff5e1; }
+#summary { width: auto; margin-bottom: 1em; } #summary th { cursor: default; position: static; }
+pre { white-space: pre-wrap; margin: 0; max-width: 60em; }
+.controls { margin: 0.8em 0; display: flex; gap: 1em; align-items: center; flex-wrap: wrap; }
+"""
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The summary table (the rows of table_rows, the cells of report.md) as an HTML table."""
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    body = "\n".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in table_cells(r)) + "</tr>" for r in rows)
+    return f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
+
+
+def samples_html(runs: list[Run], rows: list[dict[str, Any]]) -> str:
+    """A self-contained page: the summary table of ``rows`` (from table_rows), then every sample of
+    every run, sortable by column, filterable by score."""
+    e = html.escape
+    labels = sorted({run.info["label"] for run in runs})
+    body = []
+    for run in runs:
+        for task, samples in run.samples.items():
+            for s in samples:
+                f1v = float(s.get("f1", 0.0))
+                kind = "zero" if f1v == 0 else "one" if f1v == 1 else "partial"
+                found = int(float(s.get("answer_found", 0.0)))
+                cells = [
+                    (e(run.info["label"]), None),
+                    (e(task), None),
+                    (e(str(s.get("id") or s.get("doc_id", ""))), None),
+                    (e(str(s.get("type", ""))), None),
+                    (e(str(s.get("question", ""))), None),
+                    (e(str(s.get("gold", ""))), None),
+                    (e(str(s.get("answer", ""))), None),
+                    (f"{f1v:.3f}", f1v),
+                    (f"{float(s.get('em', 0.0)):.0f}", float(s.get("em", 0.0))),
+                    ("yes" if found else "no", found),
+                    (
+                        f"<details><summary>{len(str(s.get('output', '')))} chars</summary><pre>{e(str(s.get('output', '')))}</pre></details>",
+                        len(str(s.get("output", ""))),
+                    ),
+                ]
+                tds = "".join(
+                    f"<td{' class=f1' if i == 7 else ''}{f' data-v={v!r}' if v is not None else ''}>{c}</td>"
+                    for i, (c, v) in enumerate(cells)
+                )
+                body.append(
+                    f'<tr class="{kind}" data-f1="{f1v}" data-found="{found}" data-run="{e(run.info["label"])}">{tds}</tr>'
+                )
+    heads = [
+        ("run", 0),
+        ("task", 0),
+        ("id", 0),
+        ("type", 0),
+        ("question", 0),
+        ("gold", 0),
+        ("answer", 0),
+        ("F1", 1),
+        ("EM", 1),
+        ("tag", 1),
+        ("output", 1),
+    ]
+    thead = "".join(f'<th data-num="{n}">{h}</th>' for h, n in heads)
+    options = "".join(f'<option value="{e(lab)}">{e(lab)}</option>' for lab in labels)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>RAFT evaluation samples</title><style>{_HTML_STYLE}</style></head>
+<body>
+<h1>RAFT evaluation samples</h1>
+{summary_table(rows)}
+<div class="controls">
+<input id="q" type="search" placeholder="search question, answer, output">
+<label>F1 <select id="f1"><option value="">all</option><option value="zero">0</option><option value="partial">between 0 and 1</option><option value="one">1</option></select></label>
+<label>run <select id="run"><option value="">all</option>{options}</select></label>
+<label><input id="notag" type="checkbox"> only outputs without &lt;ANSWER&gt;:</label>
+<span id="count"></span>
+</div>
+<table id="samples"><thead><tr>{thead}</tr></thead><tbody>
+{chr(10).join(body)}
+</tbody></table>
+<p>Click a column header to sort. The answer is the text after the last &lt;ANSWER&gt;: of the output
+(the last non-empty line when the tag is missing); F1 and EM follow the official HotpotQA rules.</p>
+<script>{_HTML_SCRIPT}</script>
+</body></html>
+"""

@@ -1,0 +1,125 @@
+"""Reading result folders: a ``raft.evaluate`` output (``results.json``, ``samples_<task>.jsonl``)
+or an ``lm_eval --output_path ... --log_samples`` one (``results_*.json``, ``samples_<task>_*.jsonl``)
+as a ``Run``: who was evaluated, the metrics per task and the samples per task.
+
+Every problem with a folder is a ``ReportError``: one line naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raft.config import ConfigError, read_jsonl
+from raft.evaluate.run import METRICS, sample_row, short_name
+
+
+class ReportError(ConfigError):
+    """A result folder that cannot be reported on: one line naming the file."""
+
+
+@dataclass
+class Run:
+    """One result folder: who was evaluated, the metrics per task, the samples per task."""
+
+    folder: Path
+    info: dict[str, Any]
+    metrics: dict[str, dict[str, float]]
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: missing (not a raft.evaluate or lm_eval result folder)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path}: cannot read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: not a JSON object")
+    return data
+
+
+def _read_samples(path: Path) -> list[dict[str, Any]]:
+    return [
+        row if "output" in row and "gold" in row else sample_row(row) for row in read_jsonl(path, ReportError)
+    ]
+
+
+def _info_from_lm_eval(config: dict[str, Any]) -> dict[str, Any]:
+    """run_info for a folder written by the lm_eval CLI: read from its model_args."""
+    from lm_eval.utils import simple_parse_args_string
+
+    args = config.get("model_args") or {}
+    if isinstance(args, str):
+        args = simple_parse_args_string(args)
+    model = str(args.get("pretrained") or args.get("model") or config.get("model") or "?")
+    adapter = str(args.get("peft") or args.get("lora_local_path") or "")
+    four = bool(args.get("load_in_4bit")) or args.get("quantization") in ("bitsandbytes", "bnb")
+    precision = "4-bit" if four else "16-bit"
+    label = (
+        " + ".join(x for x in (short_name(model), short_name(adapter) if adapter else "") if x)
+        + f" ({precision})"
+    )
+    return {
+        "label": label,
+        "model": model,
+        "adapter": adapter,
+        "finetuned": bool(adapter),
+        "precision": precision,
+    }
+
+
+def load_run(folder: str | Path) -> Run:
+    """A result folder of raft.evaluate (results.json) or of lm_eval --output_path (results_*.json)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: no such result folder")
+    path = folder / "results.json"
+    if not path.exists():
+        found = sorted(folder.rglob("results_*.json"))
+        path = found[-1] if found else path
+    data = _read_json(path)
+    results = data.get("results")
+    if not isinstance(results, dict) or not results:
+        raise ReportError(f"{path}: no 'results' section")
+    info = data.get("raft")
+    if not isinstance(info, dict):
+        if not isinstance(data.get("config"), dict):
+            raise ReportError(f"{path}: neither a 'raft' nor a 'config' section (who was evaluated?)")
+        info = _info_from_lm_eval(data["config"])
+    for key in ("label", "model", "finetuned", "precision"):
+        if key not in info:
+            raise ReportError(f"{path}: 'raft' section lacks '{key}'")
+    metrics: dict[str, dict[str, float]] = {}
+    for task, values in results.items():
+        if not isinstance(values, dict):
+            raise ReportError(f"{path}: results of {task} are not a mapping")
+        got = {m: values.get(f"{m},none") for m in METRICS}
+        if got["f1"] is None:
+            continue  # a task that is not ours
+        try:
+            metrics[task] = {m: float(v) for m, v in got.items() if v is not None}
+        except (TypeError, ValueError):
+            raise ReportError(f"{path}: results of {task} are not numbers") from None
+        n = data.get("n-samples", {}).get(task, {})
+        metrics[task]["n"] = float(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0.0
+        stderr = values.get("f1_stderr,none")
+        if isinstance(stderr, int | float):
+            metrics[task]["f1_stderr"] = float(stderr)
+    if not metrics:
+        raise ReportError(f"{path}: no task with an f1 metric")
+    run = Run(folder=folder, info=info, metrics=metrics)
+    for task in metrics:
+        files = (
+            [folder / f"samples_{task}.jsonl"]
+            if (folder / f"samples_{task}.jsonl").is_file()
+            else sorted(path.parent.glob(f"samples_{task}_*.jsonl"))
+        )
+        if files:
+            run.samples[task] = _read_samples(files[-1])
+    return run

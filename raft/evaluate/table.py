@@ -1,0 +1,83 @@
+"""The summary table: one row per run and task (F1 / EM / answer_found, the F1 change against the
+base model of the same family and precision, 4-bit F1 as a share of 16-bit), as rows, as cell
+texts and as Markdown. ``report.md`` and the table at the top of ``samples.html`` both come from
+``table_rows`` and ``table_cells``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from raft.evaluate.results import Run
+from raft.evaluate.run import short_name
+
+COLUMNS = (
+    "task",
+    "run",
+    "model",
+    "precision",
+    "weights",
+    "F1",
+    "F1 s.e.",
+    "EM",
+    "answer_found",
+    "n",
+    "F1 vs base",
+    "4-bit / 16-bit F1",
+)
+
+
+def pct(x: float | None, signed: bool = False) -> str:
+    """0.5 -> '50.0%' (signed: '+50.0%'); None or NaN -> ''."""
+    if x is None or math.isnan(x):
+        return ""
+    return f"{x:+.1%}" if signed else f"{x:.1%}"
+
+
+def table_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """One row per run and task, with the F1 change vs base and the 4-bit share of 16-bit."""
+    rows = []
+    for run in runs:
+        for task, m in run.metrics.items():
+            rows.append({"run": run, "task": task, **run.info, "family": short_name(run.info["model"]), **m})
+
+    def find(task: str, family: str, precision: str, finetuned: bool) -> dict[str, Any] | None:
+        """The first run of that task and model family (hub id or local copy alike) in that state."""
+        key = (task, family, precision, finetuned)
+        return next(
+            (r for r in rows if (r["task"], r["family"], r["precision"], r["finetuned"]) == key), None
+        )
+
+    for r in rows:
+        base = find(r["task"], r["family"], r["precision"], False) if r["finetuned"] else None
+        r["delta"] = (r["f1"] - base["f1"]) / base["f1"] if base and base["f1"] > 0 else None
+        full = find(r["task"], r["family"], "16-bit", r["finetuned"]) if r["precision"] == "4-bit" else None
+        r["share"] = r["f1"] / full["f1"] if full and full["f1"] > 0 else None
+    rows.sort(key=lambda r: (r["task"], r["family"], r["precision"] != "4-bit", r["finetuned"], r["label"]))
+    return rows
+
+
+def table_cells(row: dict[str, Any]) -> list[str]:
+    """The texts of one row of the table, in the order of COLUMNS (not escaped for any format)."""
+    return [
+        row["task"],
+        row["label"],
+        row["model"],
+        row["precision"],
+        "fine-tuned" if row["finetuned"] else "base",
+        f"{row['f1']:.4f}",
+        f"{row['f1_stderr']:.4f}" if "f1_stderr" in row else "",
+        f"{row.get('em', float('nan')):.4f}",
+        f"{row.get('answer_found', float('nan')):.4f}",
+        str(int(row.get("n", 0))),
+        pct(row["delta"], signed=True),
+        pct(row["share"]),
+    ]
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * len(COLUMNS)) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |")
+    return "\n".join(lines) + "\n"
