@@ -1,0 +1,167 @@
+"""Every setting of every command: its type, its default and a one-line description.
+
+This is the only place defaults live; recipes (``recipes/*.yaml``) say only what differs, and
+``raft.config`` loads them, applies ``key=value`` overrides and checks every key against these
+dataclasses. ``--help`` prints the descriptions. A kind of data (``raft.kinds``) has its own section
+of ``GenerateConfig`` (``raft: RaftSettings`` for ``kind=raft``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+# --------------------------------------------------------------------------------------------------
+# raft.generate
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TeacherConfig:
+    backend: str = _f("openai", "openai (any OpenAI-compatible server, e.g. vllm serve) | vllm (offline engine) | transformers (local model)")
+    base_url: str = _f("http://localhost:8000/v1", "OpenAI-compatible endpoint; `vllm serve MODEL` listens here by default")
+    model: str = _f("meta-llama/Meta-Llama-3-70B-Instruct", "teacher model name (served name for openai, hub id or path otherwise)")
+    api_key_env: str = _f("OPENAI_API_KEY", "name of the environment variable that holds the API key (never the key itself)")
+    concurrency: int = _f(64, "requests in flight at once (openai backend); high enough to keep a vLLM server busy")
+    timeout: float = _f(300.0, "seconds before one request is abandoned and retried")
+    max_retries: int = _f(6, "retries per request on 429, 5xx, timeouts and connection errors (exponential backoff with jitter)")
+    retry_backoff: float = _f(1.0, "seconds before the first retry; doubles with each retry (with jitter), capped by retry_max_delay")
+    retry_max_delay: float = _f(30.0, "longest wait between two retries, in seconds")
+    temperature: float = _f(0.0, "sampling temperature; 0 makes reruns reproducible on the same server")
+    max_tokens: int = _f(1024, "most tokens the teacher may write per reply")
+    tensor_parallel_size: int = _f(1, "GPUs for the vllm offline engine")
+    batch_size: int = _f(8, "prompts per generate() call for the transformers backend")
+    price_input_per_mtok: float | None = _f(None, "USD per million prompt tokens, for the cost estimate (unset: no cost shown)")
+    price_output_per_mtok: float | None = _f(None, "USD per million completion tokens, for the cost estimate")
+
+
+@dataclass
+class RaftSettings:
+    """kind=raft: RAFT question answering (one question per chunk, CoT answer over oracle + distractors)."""
+
+    questions_per_chunk: int = _f(1, "questions the teacher writes per chunk")
+    distractors: int = _f(3, "distractor chunks per sample (the paper uses 3)")
+    distractor_strategy: str = _f("random", "random | hard (BM25: similar but wrong chunks)")
+    p: float = _f(0.8, "probability that the oracle chunk is among the documents (paper: 0.8)")
+    answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
+
+
+@dataclass
+class GenerateConfig:
+    """Shared settings at the top; each kind of data has its own section (``raft.*``, ...).
+
+    A kind's settings may also be given without their section on the command line and in recipes
+    (``p=1.0`` means ``raft.p=1.0`` when ``kind=raft``), so the short forms of the docs keep working.
+    """
+
+    recipe: str = _f("", "recipe this configuration came from (filled in)")
+    kind: str = _f("raft", "kind of data: raft (RAFT QA); one module per kind in raft/kinds/")
+    source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
+    input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
+    output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")
+    limit: int | None = _f(None, "ask about at most this many work items, e.g. chunks (distractors still come from all of them; hotpot recipe: 100, the published run)")
+    seed: int = _f(42, "seed for every random choice of a kind (distractors, oracle dropping, shuffling) and the train/test split")
+    tokenizer: str = _f("meta-llama/Llama-3.1-8B-Instruct", "student tokenizer used to count chunk tokens (hub id or path)")
+    chunk_size: int = _f(512, "chunk length in student tokens")
+    chunk_overlap: int = _f(0, "tokens shared by consecutive chunks")
+    min_chunk_tokens: int = _f(32, "chunks shorter than this are dropped (and counted)")
+    test_size: float = _f(0.1, "share of rows held out as the test split")
+    eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions)")
+    dry_run: bool = _f(False, "count work items, calls, tokens and cost, call nothing")
+    teacher: TeacherConfig = field(default_factory=TeacherConfig, metadata={"help": "teacher model and how to reach it"})
+    raft: RaftSettings = field(default_factory=RaftSettings, metadata={"help": "kind=raft: RAFT question answering"})
+
+
+# --------------------------------------------------------------------------------------------------
+# raft.finetune
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoraSettings:
+    rank: int = _f(64, "LoRA rank; the published runs found 64 better than 16")
+    alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / rank)")
+    dropout: float = _f(0.05, "dropout on the LoRA branch")
+    target_modules: Any = _f("all-linear", "all-linear, or a list of module names such as [q_proj, v_proj]")
+
+
+@dataclass
+class TrainSettings:
+    learning_rate: float = _f(2e-4, "peak learning rate (QLoRA paper's value for 7-13B models)")
+    max_steps: int = _f(-1, "stop after this many optimizer steps (-1: train num_train_epochs)")
+    num_train_epochs: float = _f(1.0, "passes over the training split")
+    per_device_train_batch_size: int = _f(1, "sequences per GPU per step")
+    per_device_eval_batch_size: int = _f(1, "sequences per GPU per evaluation step")
+    gradient_accumulation_steps: int = _f(8, "steps accumulated per optimizer update")
+    warmup_ratio: float = _f(0.03, "share of steps spent warming up the learning rate")
+    lr_scheduler_type: str = _f("cosine", "learning-rate schedule after warm-up")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    max_grad_norm: float = _f(0.3, "gradient clipping (QLoRA paper)")
+    optim: str = _f("paged_adamw_8bit", "optimizer name as transformers knows it")
+    max_length: int = _f(4096, "longest training sequence in tokens: 4 chunks of 512 + question + answer fit")
+    overlong: str = _f("truncate_documents", "what happens to longer examples: truncate_documents (never the answer) | drop")
+    gradient_checkpointing: bool = _f(True, "recompute activations in the backward pass: less memory, ~30% slower")
+    bf16: bool = _f(True, "bf16 mixed precision (needs an Ampere+ GPU)")
+    packing: bool = _f(False, "pack several examples into one sequence")
+    padding_free: bool = _f(False, "concatenate the batch without padding (needs flash attention on GPU)")
+    logging_steps: int = _f(10, "log the loss every N steps")
+    eval_steps: int = _f(100, "evaluate on the test split every N steps (0: never)")
+    save_steps: int = _f(100, "checkpoint every N steps, for resume=true")
+    save_total_limit: int = _f(2, "checkpoints kept")
+    report_to: str = _f("none", "none | wandb | tensorboard | ...")
+    dataloader_num_workers: int = _f(0, "workers that prepare batches")
+
+
+@dataclass
+class FinetuneConfig:
+    recipe: str = _f("", "recipe this configuration came from (filled in)")
+    model: str = _f(MISSING, "student model: hub id or local path")
+    data: str = _f("outputs/raft_data", "dataset folder written by raft.generate, a JSONL file, or a hub id")
+    output: str = _f("outputs/finetune", "output folder: adapter, tokenizer, recipe, summary, checkpoints")
+    seed: int = _f(42, "seed for initialisation and data order")
+    load_in_4bit: bool = _f(True, "QLoRA: 4-bit NF4 weights, double quantisation, bf16 compute")
+    attn_implementation: str = _f("sdpa", "sdpa | flash_attention_2 | eager")
+    liger_kernel: bool = _f(False, "use Liger kernels if installed (less memory for long sequences)")
+    resume: bool = _f(False, "continue from the last checkpoint in output/")
+    merge: bool = _f(False, "also write a merged 16-bit model (output/merged) for vLLM and lm-eval")
+    merge_dtype: str = _f("bfloat16", "dtype of the merged model: bfloat16 (what vLLM and lm-eval load) | float16 | float32")
+    dry_run: bool = _f(False, "print the recipe, trainable parameters and a GPU memory estimate; load nothing heavy")
+    lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA adapter"})
+    train: TrainSettings = field(default_factory=TrainSettings, metadata={"help": "optimisation"})
+
+
+# --------------------------------------------------------------------------------------------------
+# raft.evaluate
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluateConfig:
+    recipe: str = _f("", "recipe this configuration came from (filled in)")
+    model: str = _f(MISSING, "model to evaluate: hub id or local path (a merged model works)")
+    adapter: str = _f("", "LoRA adapter folder written by raft.finetune (empty: the base model)")
+    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain")
+    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain")
+    backend: str = _f("hf", "lm-eval model type: hf | vllm | local-chat-completions")
+    base_url: str = _f("", "server URL for local-chat-completions")
+    load_in_4bit: bool = _f(False, "load the model in 4-bit NF4 (as it was fine-tuned)")
+    dtype: str = _f("auto", "weights dtype for the hf backend")
+    apply_chat_template: bool = _f(True, "wrap the prompt in the model's chat template (instruct models)")
+    max_new_tokens: int = _f(800, "generation budget: at 512 the chain of thought was cut and F1 halved")
+    batch_size: int = _f(1, "prompts per forward pass")
+    num_concurrent: int = _f(16, "requests in flight at once with local-chat-completions (the server batches them)")
+    limit: int | None = _f(None, "evaluate only the first N questions")
+    output: str = _f("outputs/eval", "results folder: results JSON and per-sample outputs")
+    label: str = _f("", "name of this run in reports (default: model and adapter)")
+
+
+SCHEMAS: dict[str, type] = {"generate": GenerateConfig, "finetune": FinetuneConfig, "evaluate": EvaluateConfig}
