@@ -12,7 +12,7 @@ says only what is its own, by subclassing ``Kind`` in ``raft/kinds/<name>.py``:
 - ``features()`` / ``columns``: the dataset's columns; ``card()``: its part of the dataset card;
   ``fingerprint()``: its settings that change results; ``estimate()``: the dry run's figures.
 
-Its settings live in their own section of the typed config (``raft.config``: ``raft.*`` for
+Its settings live in their own section of the typed config (``raft.settings``: ``raft.*`` for
 ``kind=raft``). A new kind is a new module here, its settings section and a recipe.
 """
 
