@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from raft.documents import Chunk, chunk_id
+from raft.chunking import Chunk, chunk_id
 
 HUB_ID = "hotpotqa/hotpot_qa"
 

@@ -43,12 +43,14 @@ SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>",
 
 
 def _default_corpus() -> list[str]:
+    """The tiny tokenizer's training text: the project's own prompts and demo documents only, so the
+    tokenizer (and every test that counts tokens) is the same on every machine, with or without
+    ../shared/data beside the checkout."""
     from raft import prompts
 
     texts = [v for v in vars(prompts).values() if isinstance(v, str)]
-    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "docs"
-    for p in sorted(shared.glob("*.md")) + sorted(shared.glob("*.txt")):
-        texts.append(p.read_text(errors="ignore"))
+    demo = Path(__file__).resolve().parent / "demo"
+    texts += [p.read_text(encoding="utf-8") for p in sorted(demo.iterdir()) if p.suffix in (".md", ".txt")]
     return texts
 
 

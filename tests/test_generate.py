@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +16,8 @@ import pytest
 from datasets import load_from_disk
 
 from raft import generate
+from raft.chunking import Chunk
 from raft.config import ConfigError, load_config
-from raft.documents import Chunk
 from raft.generate import command, output, pipeline
 from raft.hotpot import hotpot_chunks, load_hotpot
 from raft.kinds.raft import COLUMNS
@@ -121,12 +123,26 @@ def test_docs_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, tiny_mo
     )
     result = generate.main(cfg, progress=False)
     rows = read_rows(tmp_path / "out")
-    from raft.documents import load_chunks
+    from raft.chunking import load_chunks
 
     chunks = {c.id: c.text for c in load_chunks(shared_data / "docs", str(tiny_model), 128, 0, 32).chunks}
     check_rows(rows, chunks)
     assert len(rows) == result["accepted"] >= 8  # the fake teacher's answers are well formed
     assert {Path(r["source"]).name for r in rows} <= {p.name for p in (shared_data / "docs").iterdir()}
+
+
+def test_docs_that_are_not_utf8_are_used_and_the_encoding_is_said(tmp_path, teacher, tiny_model, capsys):
+    docs = tmp_path / "docs"
+    shutil.copytree(REPO / "raft" / "demo", docs)
+    (docs / "café_notes.txt").write_bytes("Le café « Chez Anaïs » ouvre à 7 h ; l’entrée coûte 2 €.\n".encode("cp1252") * 6)
+    cfg = load_config("generate", ["recipe=docs", f"input={docs}", f"output={tmp_path / 'out'}", f"tokenizer={tiny_model}",
+                                   "chunk_size=64", "min_chunk_tokens=8", f"teacher.base_url={teacher.base_url}"])
+    result = generate.main(cfg, progress=False)
+    err = capsys.readouterr().err
+    assert re.search(r"^raft\.generate: \S*café_notes\.txt: decoded as cp1252 \(not UTF-8\)$", err, re.M), err[-500:]
+    assert "1 files not UTF-8, decoded with a detected encoding" in (tmp_path / "out" / "README.md").read_text()
+    rows = read_rows(tmp_path / "out")
+    assert result["accepted"] == len(rows) and any("Chez Anaïs" in d for r in rows for d in r["documents"])
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])
@@ -438,7 +454,7 @@ def test_help_and_start_up_import_no_heavy_library():
         "sys.argv = ['raft.generate', '--help']\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    runpy.run_module('raft.generate', run_name='__main__')\n"
-        "import raft.generate.command, raft.kinds.raft, raft.documents, raft.teacher\n"
+        "import raft.generate.command, raft.kinds.raft, raft.chunking, raft.teacher\n"
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'pyarrow') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)

@@ -19,8 +19,8 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
+from raft.chunking import Chunk
 from raft.config import ConfigError
-from raft.documents import Chunk
 from raft.kinds import Estimate, check_source, source_fingerprint
 from raft.kinds import Kind as BaseKind
 from raft.prompts import (
@@ -85,11 +85,15 @@ def load_pool(cfg: Any, source: str) -> tuple[list[Chunk], set[str], list[str]]:
         eval_questions = {normalize_question(ex["question"]) for ex in examples}
         notes.append(f"{len(examples)} HotpotQA examples, {len(chunks)} distinct paragraphs")
     else:
-        from raft.documents import load_chunks
+        from raft.chunking import load_chunks
 
         result = load_chunks(source, cfg.tokenizer, cfg.chunk_size, cfg.chunk_overlap, cfg.min_chunk_tokens)
         for problem in result.problems:
             print(f"raft.generate: skipped {problem.source}: {problem.reason}", file=sys.stderr)
+        for note in result.notes:
+            print(f"raft.generate: {note}", file=sys.stderr)
+        if result.notes:
+            notes.append(f"{len(result.notes)} files not UTF-8, decoded with a detected encoding (see the messages above)")
         chunks = list(result.chunks)
         if result.problems:
             notes.append(f"{len(result.problems)} files skipped (see the messages above)")
