@@ -8,7 +8,10 @@ What it runs, in a fresh process each time (``--repeats``, the median is kept):
 against the local stand-in teacher (``raft.testing.TeacherServer``, in this process, no latency),
 so what is measured is the command itself: imports, tokenizer, chunking, the store, writing the
 output folder. "Teacher excluded" = wall time minus the teacher phase that raft.generate reports.
-``-X importtime`` of the same command gives the three costliest top-level imports.
+``-X importtime`` of the same command gives the three costliest top-level imports. Whether the
+installed packages have their bytecode compiled is recorded: without it (``uv pip install`` does not
+compile unless ``--compile-bytecode``; ``PYTHONDONTWRITEBYTECODE=1`` keeps Python from caching it)
+every start compiles the imported sources again, which costs more than the code itself.
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ def main() -> None:
             walls.append(wall)
             teachers.append(phase)
     wall, phase = statistics.median(walls), statistics.median(teachers)
+    import importlib.util
+
+    import datasets
+
+    # with PYTHONDONTWRITEBYTECODE=1 (set on the project's VMs) and an install that did not compile
+    # bytecode (uv's default), every import compiles its source again: seconds, not the code's own cost
+    compiled = Path(importlib.util.cache_from_source(datasets.__file__)).exists()
     result = {
         "command": "python benchmarks/startup.py" + (f" --repo {args.repo}" if args.repo != str(REPO) else ""),
         "machine": machine(),
@@ -82,6 +92,7 @@ def main() -> None:
         "repo": str(repo),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip(),
         "runs": args.repeats,
+        "site_packages_bytecode_compiled": compiled,
         "wall_s_median": round(wall, 2),
         "teacher_phase_s_median": round(phase, 2),
         "without_teacher_s": round(wall - phase, 2),
@@ -90,6 +101,7 @@ def main() -> None:
     }
     print(f"raft.generate, 5 chunks, local tokenizer: {wall:.2f} s wall, teacher phase {phase:.2f} s, "
           f"without teacher {wall - phase:.2f} s (median of {args.repeats})")
+    print(f"site-packages bytecode compiled: {compiled}")
     print("costliest top-level imports: " + ", ".join(f"{n} {s:.2f} s" for n, s in imports))
     write_result(result, args.output)
 
