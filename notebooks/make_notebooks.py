@@ -52,9 +52,11 @@ teacher = TeacherServer().start()   # speaks POST /v1/chat/completions like `vll
 print("tiny model:", TINY)
 print("teacher:", teacher.base_url)'''),
  ("md", "## 2. Generate RAFT data from the HotpotQA sample\n\n"
-        "`recipe=hotpot` is the published setup; here it points at the local teacher and the shared 100 dev examples."),
+        "`recipe=hotpot` is the published setup; here it points at the local teacher and the shared 100 dev examples, "
+        "of which the first 50 count as evaluated: chunks come only from paragraphs of the other 50 that no evaluated "
+        "question uses."),
  ("code", r'''DATA = WORK / "data"
-sh("raft.generate", "recipe=hotpot", f"input={HOTPOT}", "limit=40", f"output={DATA}",
+sh("raft.generate", "recipe=hotpot", f"input={HOTPOT}", "hotpot.eval_questions=50", "limit=40", f"output={DATA}",
    f"teacher.base_url={teacher.base_url}", "teacher.model=fake-teacher", "teacher.concurrency=8")'''),
  ("code", r'''from datasets import load_from_disk
 

@@ -33,6 +33,7 @@ from raft.settings import (  # noqa: F401  (re-exported: the commands import the
     EvaluateConfig,
     FinetuneConfig,
     GenerateConfig,
+    HotpotSettings,
     LoraSettings,
     RaftSettings,
     TeacherConfig,

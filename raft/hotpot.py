@@ -3,6 +3,7 @@
     examples = load_hotpot("../shared/data/hotpotqa/hotpot_dev_distractor_first100.json")
     examples = load_hotpot("hotpotqa/hotpot_qa")          # the hub, validation split
     chunks = hotpot_chunks(examples, limit=100)           # deduplicated context paragraphs
+    chunks, note = training_chunks(examples, "clean", 1000)  # none of the first 1,000 (evaluated) questions' paragraphs
 
 Original layout: ``{_id, question, answer, type, level, supporting_facts: [[title, sent_id], ...],
 context: [[title, [sentence, ...]], ...]}``. The Hugging Face layout (``id``, ``supporting_facts:
@@ -102,3 +103,36 @@ def hotpot_chunks(examples: list[dict[str, Any]], limit: int | None = None) -> l
             if limit is not None and len(chunks) >= limit:
                 return chunks
     return chunks
+
+
+def training_chunks(examples: list[dict[str, Any]], mode: str, eval_questions: int) -> tuple[list[Chunk], str]:
+    """The chunks RAFT data may be made of, and a note saying how they were chosen.
+
+    ``raft_hotpot`` scores the first ``eval_questions`` dev questions (official order). ``clean``
+    (the default): only paragraphs of the questions after those, and none whose title or text is a
+    paragraph (oracle or distractor) of an evaluated question, so no training row can contain text
+    the evaluation shows. ``published``: every paragraph in file order, as the published write-up did
+    (the first 100 are the full contexts of dev questions 0-9: contaminated).
+    """
+    if mode == "published":
+        chunks = hotpot_chunks(examples)
+        return chunks, (
+            f"HotpotQA chunks: published (contaminated): paragraphs in file order, including those of the first "
+            f"{eval_questions} questions raft_hotpot evaluates"
+        )
+    evaluated, rest = examples[:eval_questions], examples[eval_questions:]
+    seen_titles = {title for ex in evaluated for title, _ in paragraphs(ex)}
+    seen_texts = {text for ex in evaluated for _, text in paragraphs(ex)}
+    chunks = [c for c in hotpot_chunks(rest) if c.title not in seen_titles and c.text.split("\n", 1)[1] not in seen_texts]
+    if not chunks:
+        raise HotpotError(
+            f"no clean HotpotQA paragraphs: all {len(examples)} examples are among the first hotpot.eval_questions="
+            f"{eval_questions} that raft_hotpot evaluates; use the whole dev set (the hub id hotpotqa/hotpot_qa or "
+            "hotpot_dev_distractor_v1.json), set hotpot.eval_questions to what you evaluate, or hotpot.chunks=published "
+            "(contaminated)"
+        )
+    dropped = len(hotpot_chunks(rest)) - len(chunks)
+    return chunks, (
+        f"HotpotQA chunks: clean: paragraphs of dev questions {eval_questions + 1}-{len(examples)} only, {dropped} of them "
+        f"dropped as paragraphs of the first {eval_questions} questions raft_hotpot evaluates"
+    )

@@ -33,11 +33,13 @@ class TeacherConfig:
     api_key_env: str = _f("OPENAI_API_KEY", "name of the environment variable that holds the API key (never the key itself)")
     concurrency: int = _f(64, "requests in flight at once (openai backend); high enough to keep a vLLM server busy")
     timeout: float = _f(300.0, "seconds before one request is abandoned and retried")
-    max_retries: int = _f(6, "retries per request on 429, 5xx, timeouts and connection errors (exponential backoff with jitter)")
+    max_retries: int = _f(6, "retries per request on 429, 5xx, malformed replies, timeouts and connection errors (exponential backoff with jitter)")
     retry_backoff: float = _f(1.0, "seconds before the first retry; doubles with each retry (with jitter), capped by retry_max_delay")
-    retry_max_delay: float = _f(30.0, "longest wait between two retries, in seconds")
+    retry_max_delay: float = _f(30.0, "longest wait between two retries, in seconds (a server's Retry-After is honoured up to max(this, 60))")
+    max_refusals: int = _f(5, "stop the run after this many requests in a row refused with HTTP 400/413/422 (e.g. an unsupported parameter); a success resets the count; 0: never stop")
     temperature: float = _f(0.0, "sampling temperature; 0 makes reruns reproducible on the same server")
     max_tokens: int = _f(1024, "most tokens the teacher may write per reply")
+    seed: int | None = _f(0, "sampling seed sent to the server (vLLM and OpenAI accept `seed`; the local backends seed their sampling); part of each request's store key; null: none sent")
     tensor_parallel_size: int = _f(1, "GPUs for the vllm offline engine")
     batch_size: int = _f(8, "prompts per generate() call for the transformers backend")
     price_input_per_mtok: float | None = _f(None, "USD per million prompt tokens, for the cost estimate (unset: no cost shown)")
@@ -53,6 +55,14 @@ class RaftSettings:
     distractor_strategy: str = _f("random", "random | hard (BM25: similar but wrong chunks)")
     p: float = _f(0.8, "probability that the oracle chunk is among the documents (paper: 0.8)")
     answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
+
+
+@dataclass
+class HotpotSettings:
+    """source=hotpot: which HotpotQA paragraphs the chunks may come from."""
+
+    chunks: str = _f("clean", "clean: no paragraph of an evaluated question (oracle or distractor) | published: file order, as the published run (contaminated)")
+    eval_questions: int = _f(1000, "the first N dev questions raft_hotpot evaluates; clean chunks come from the questions after them")
 
 
 @dataclass
@@ -78,6 +88,7 @@ class GenerateConfig:
     eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions)")
     dry_run: bool = _f(False, "count work items, calls, tokens and cost, call nothing")
     teacher: TeacherConfig = field(default_factory=TeacherConfig, metadata={"help": "teacher model and how to reach it"})
+    hotpot: HotpotSettings = field(default_factory=HotpotSettings, metadata={"help": "source=hotpot: contamination rule"})
     raft: RaftSettings = field(default_factory=RaftSettings, metadata={"help": "kind=raft: RAFT question answering"})
 
 

@@ -19,7 +19,7 @@ from raft import generate
 from raft.chunking import Chunk
 from raft.config import ConfigError, load_config
 from raft.generate import command, output, pipeline
-from raft.hotpot import hotpot_chunks, load_hotpot
+from raft.hotpot import hotpot_chunks, load_hotpot, paragraph_text, paragraphs
 from raft.kinds.raft import COLUMNS
 from raft.kinds.raft import Kind as RaftKind
 from raft.prompts import student_example, student_prompt
@@ -31,6 +31,9 @@ from raft.testing import TeacherBehaviour, TeacherServer
 REPO = Path(__file__).resolve().parent.parent
 HOTPOT = Path("hotpotqa") / "hotpot_dev_distractor_first100.json"
 DEV_QA = Path("hotpotqa") / "hotpot_dev_all_qa.jsonl"
+# the shared file has the first 100 dev questions; in these tests the first 60 count as the evaluated ones
+# (raft_hotpot's 1,000), so the chunks come from the paragraphs of the last 40 that no evaluated question uses
+EVALUATED = 60
 FILES = ["recipe.yaml", "dataset", "train.jsonl", "test.jsonl", "rejects.jsonl", "README.md", "store.jsonl", "run.json"]
 
 
@@ -44,6 +47,7 @@ def hotpot_cfg(tmp_path: Path, teacher: TeacherServer, shared_data: Path, *args:
         [
             "recipe=hotpot",
             f"input={shared_data / HOTPOT}",
+            f"hotpot.eval_questions={EVALUATED}",
             f"output={tmp_path / out}",
             f"teacher.base_url={teacher.base_url}",
             "teacher.retry_backoff=0.01",
@@ -98,11 +102,15 @@ def test_hotpot_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, hotpo
     check_rows(rows, hotpot_texts)
     dev = {normalize_question(json.loads(line)["question"]) for line in (shared_data / DEV_QA).open()}
     assert not any(normalize_question(r["question"]) in dev for r in rows)
-    assert any(r["oracle_index"] is None for r in rows) or all(r["oracle_index"] is not None for r in rows)
+    # contamination: no document of any row (oracle or distractor) is a paragraph of an evaluated question
+    evaluated = {paragraph_text(t, x) for ex in load_hotpot(shared_data / HOTPOT)[:EVALUATED] for t, x in paragraphs(ex)}
+    assert not any(d in evaluated for r in rows for d in r["documents"])
     assert teacher.stats.requests == 24 == result["calls_new"]
     card = (out / "README.md").read_text()
     assert "meta-llama/Meta-Llama-3-70B-Instruct" in card and "| 12 | 12 | 12 | 10 | 2 | 0 |" in card
+    assert "- HotpotQA chunks: clean: paragraphs of dev questions 61-100 only" in card
     printed = capsys.readouterr().out
+    assert "HotpotQA chunks: clean: paragraphs of dev questions 61-100 only" in printed
     assert "accepted: 12" in printed and "tokens in/out" in printed and "wall time" in printed and "teacher phase" in printed
     assert 0 < result["teacher_wall_s"] and 0 < result["teacher_cpu_s"]
     assert not list(out.glob(".*partial*")) and not list(out.glob(".cache-*"))  # no work files left behind
@@ -143,6 +151,23 @@ def test_docs_that_are_not_utf8_are_used_and_the_encoding_is_said(tmp_path, teac
     assert "1 files not UTF-8, decoded with a detected encoding" in (tmp_path / "out" / "README.md").read_text()
     rows = read_rows(tmp_path / "out")
     assert result["accepted"] == len(rows) and any("Chez Anaïs" in d for r in rows for d in r["documents"])
+
+
+@pytest.mark.parametrize("mode", ["clean", "published"])
+def test_hotpot_chunks_clean_by_default_published_on_request(tmp_path, teacher, shared_data, mode):
+    """N = 50 of the shared 100 dev questions evaluated: clean rows never show their paragraphs."""
+    args = ["hotpot.eval_questions=50", "limit=20", "p=1"] + (["hotpot.chunks=published"] if mode == "published" else [])
+    cfg = hotpot_cfg(tmp_path, teacher, shared_data, *args)
+    assert cfg.hotpot.chunks == mode
+    generate.main(cfg, progress=False)
+    rows = read_rows(tmp_path / "out")
+    evaluated = {paragraph_text(t, x) for ex in load_hotpot(shared_data / HOTPOT)[:50] for t, x in paragraphs(ex)}
+    shown = [d in evaluated for r in rows for d in r["documents"]]
+    card = (tmp_path / "out" / "README.md").read_text()
+    if mode == "clean":
+        assert rows and not any(shown) and "HotpotQA chunks: clean" in card
+    else:  # the published write-up's choice: its first 100 chunks are the contexts of dev questions 0-9
+        assert all(r["documents"][r["oracle_index"]] in evaluated for r in rows) and "(contaminated)" in card
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])
@@ -199,7 +224,8 @@ def _row(row_id: str, question: str) -> dict:
 
 
 def test_duplicates_keep_the_smallest_id_whatever_the_order_rows_arrive_in(tmp_path, shared_data):
-    cfg = load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path}", "test_size=0"])
+    cfg = load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path}", "test_size=0",
+                                   f"hotpot.eval_questions={EVALUATED}"])
     kind = RaftKind(cfg, cfg.input)
     kind.chunks = [Chunk(str(i), f"text {i}", "s.txt", 0) for i in range(4)]
     run = pipeline.Run(kind, 4, Teacher(), None, tmp_path)
@@ -253,7 +279,8 @@ def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monke
     monkeypatch.setattr(command, "make_teacher", lambda cfg: ScriptedTeacher(dev_question))
     cfg = load_config(
         "generate",
-        ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={tmp_path / 'out'}", "limit=5", "questions_per_chunk=3",
+        ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"hotpot.eval_questions={EVALUATED}", f"output={tmp_path / 'out'}", "limit=5",
+         "questions_per_chunk=3",
          f"eval_questions={shared_data / DEV_QA}"],
     )
     result = generate.main(cfg, progress=False)
@@ -382,7 +409,7 @@ def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path):
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(empty) in err, err
     small = tmp_path / "small.json"
     small.write_text(json.dumps([{"_id": "x", "question": "q?", "answer": "a", "context": [["A", ["Alpha text."]], ["B", ["Beta text."]]]}]))
-    code, _, err = _run_cli("recipe=hotpot", f"input={small}", f"output={tmp_path / 'o2'}")
+    code, _, err = _run_cli("recipe=hotpot", "hotpot.chunks=published", f"input={small}", f"output={tmp_path / 'o2'}")
     assert code == 2 and err.strip().count("\n") == 0 and "2 chunks, fewer than distractors + 1 = 4" in err, err
     code, _, err = _run_cli("recipe=docs", f"output={tmp_path / 'o3'}")  # the recipe's placeholder input
     assert code == 2 and len(err.strip().splitlines()) == 1 and "path/to/your/documents" in err, err
@@ -400,6 +427,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_dataset(tmp_path, teacher, s
     args = [
         "recipe=hotpot",
         f"input={shared_data / HOTPOT}",
+        f"hotpot.eval_questions={EVALUATED}",
         f"teacher.base_url={teacher.base_url}",
         "limit=40",
         "teacher.concurrency=2",

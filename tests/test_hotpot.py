@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from raft.hotpot import HotpotError, hotpot_chunks, load_hotpot, paragraph_text, paragraphs
+from raft.hotpot import HotpotError, hotpot_chunks, load_hotpot, paragraph_text, paragraphs, training_chunks
 
 FIRST100 = "hotpotqa/hotpot_dev_distractor_first100.json"
 
@@ -89,3 +89,34 @@ def test_same_title_with_other_text_gets_its_own_position():
     chunks = hotpot_chunks([a, b])
     assert [(c.source, c.position) for c in chunks] == [("hotpot:Paris", 0), ("hotpot:Paris", 1), ("hotpot:Lyon", 0)]
     assert len({c.id for c in chunks}) == 3
+
+
+def test_clean_chunks_share_no_paragraph_with_evaluated_questions(examples):
+    """N = 50 of the shared 100 dev questions count as evaluated: nothing of theirs may be a chunk."""
+    chunks, note = training_chunks(examples, "clean", 50)
+    evaluated = {paragraph_text(t, x) for ex in examples[:50] for t, x in paragraphs(ex)}
+    titles = {t for ex in examples[:50] for t, _ in paragraphs(ex)}
+    assert chunks and not ({c.text for c in chunks} & evaluated) and not ({c.title for c in chunks} & titles)
+    later = {paragraph_text(t, x) for ex in examples[50:] for t, x in paragraphs(ex)}
+    assert {c.text for c in chunks} <= later
+    assert len(chunks) == len(hotpot_chunks(examples[50:]))  # in this sample no later question reuses an evaluated article
+    assert note.startswith("HotpotQA chunks: clean:") and "0 of them dropped" in note and "first 50" in note
+    # a later question whose context reuses an evaluated article (same title, or same text) loses those paragraphs
+    reuse = json.loads(json.dumps(examples[60]))
+    (title0, sentences0), (_, sentences1) = examples[0]["context"][:2]
+    reuse["context"][:2] = [[title0, ["A different paragraph about the same article."]], ["Renamed", sentences1]]
+    chunks, note = training_chunks([*examples[:50], reuse, *examples[50:]], "clean", 50)
+    assert not ({c.title for c in chunks} & titles) and not ({c.text.split("\n", 1)[1] for c in chunks} & {"".join(sentences1).strip()})
+    assert "2 of them dropped" in note
+
+
+def test_published_chunks_are_the_file_order_and_say_they_are_contaminated(examples):
+    chunks, note = training_chunks(examples, "published", 50)
+    assert chunks == hotpot_chunks(examples)
+    assert chunks[0].text == paragraph_text(*paragraphs(examples[0])[0])  # the first evaluated question's context
+    assert "contaminated" in note
+
+
+def test_clean_chunks_need_questions_beyond_the_evaluated_ones(examples):
+    with pytest.raises(HotpotError, match=r"no clean HotpotQA paragraphs: all 100 examples .*hotpot.eval_questions=1000"):
+        training_chunks(examples, "clean", 1000)

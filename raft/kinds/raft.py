@@ -75,15 +75,16 @@ def load_pool(cfg: Any, source: str) -> tuple[list[Chunk], set[str], list[str]]:
     eval_questions: set[str] = set()
     distractors = cfg.raft.distractors
     if cfg.source == "hotpot":
-        from raft.hotpot import HotpotError, hotpot_chunks, load_hotpot
+        from raft.hotpot import HotpotError, load_hotpot, training_chunks
 
         try:
             examples = load_hotpot(source)
+            chunks, rule = training_chunks(examples, cfg.hotpot.chunks, cfg.hotpot.eval_questions)
         except HotpotError as e:
             raise ConfigError(str(e)) from None
-        chunks = hotpot_chunks(examples)
         eval_questions = {normalize_question(ex["question"]) for ex in examples}
-        notes.append(f"{len(examples)} HotpotQA examples, {len(chunks)} distinct paragraphs")
+        notes.append(f"{len(examples)} HotpotQA examples, {len(chunks)} distinct paragraphs to use")
+        notes.append(rule)
     else:
         from raft.chunking import load_chunks
 
