@@ -55,6 +55,7 @@ class RaftSettings:
     distractor_strategy: str = _f("random", "random | hard (BM25: similar but wrong chunks)")
     p: float = _f(0.8, "probability that the oracle chunk is among the documents (paper: 0.8)")
     answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
+    test_p: float = _f(1.0, "probability that the oracle is among the documents of a test-split row (1.0: every held-out question has its right document; set it to p to test on the training mix)")
 
 
 @dataclass
@@ -124,9 +125,12 @@ class TrainSettings:
     bf16: bool = _f(True, "bf16 mixed precision (needs an Ampere+ GPU)")
     packing: bool = _f(False, "pack several examples into one sequence")
     padding_free: bool = _f(False, "concatenate the batch without padding (needs flash attention on GPU)")
-    logging_steps: int = _f(10, "log the loss every N steps")
-    eval_steps: int = _f(100, "evaluate on the test split every N steps (0: never)")
-    save_steps: int = _f(100, "checkpoint every N steps, for resume=true")
+    logging_steps: float = _f(0.02, "log the loss every N optimizer steps; below 1, that share of the run's steps, rounded up "
+                                    "(0.02: about 50 points whatever the run's length, every step of a short run)")
+    eval_steps: float = _f(0.1, "evaluate on the test split every N optimizer steps; below 1, that share of the run's steps, "
+                                "rounded up (0.1: ten evaluations per run, even a 36-step one on 90 rows); 0: never")
+    save_steps: float = _f(0.1, "checkpoint every N optimizer steps, for resume=true; below 1, that share of the run's steps, "
+                                "rounded up (0.1: a crash loses at most a tenth of the run); 0: never")
     save_total_limit: int = _f(2, "checkpoints kept")
     report_to: str = _f("none", "none | wandb | tensorboard | ...")
     dataloader_num_workers: int = _f(0, "workers that prepare batches")
@@ -142,7 +146,8 @@ class FinetuneConfig:
     load_in_4bit: bool = _f(True, "QLoRA: 4-bit NF4 weights, double quantisation, bf16 compute")
     attn_implementation: str = _f("sdpa", "sdpa | flash_attention_2 | eager")
     liger_kernel: bool = _f(False, "use Liger kernels if installed (less memory for long sequences)")
-    resume: bool = _f(False, "continue from the last checkpoint in output/")
+    resume: bool = _f(False, "continue from the last checkpoint in output/ (same settings, checked against its finetune_run.json); "
+                             "without it, an output that holds checkpoints is refused")
     merge: bool = _f(False, "also write a merged 16-bit model (output/merged) for vLLM and lm-eval")
     merge_dtype: str = _f("bfloat16", "dtype of the merged model: bfloat16 (what vLLM and lm-eval load) | float16 | float32")
     dry_run: bool = _f(False, "print the recipe, trainable parameters and a GPU memory estimate; load nothing heavy")
@@ -160,16 +165,18 @@ class EvaluateConfig:
     recipe: str = _f("", "recipe this configuration came from (filled in)")
     model: str = _f(MISSING, "model to evaluate: hub id or local path (a merged model works)")
     adapter: str = _f("", "LoRA adapter folder written by raft.finetune (empty: the base model)")
-    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain")
-    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain")
+    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain | raft_domain_retrieval")
+    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain(_retrieval)")
+    retrieval_k: int | None = _f(None, "raft_domain_retrieval: chunks BM25 retrieves per question (null: RAFT_RETRIEVAL_K, else 4)")
     backend: str = _f("hf", "lm-eval model type: hf | vllm | local-chat-completions")
     base_url: str = _f("", "server URL for local-chat-completions")
     load_in_4bit: bool = _f(False, "load the model in 4-bit NF4 (as it was fine-tuned)")
     dtype: str = _f("auto", "weights dtype for the hf backend")
     apply_chat_template: bool = _f(True, "wrap the prompt in the model's chat template (instruct models)")
     max_new_tokens: int = _f(800, "generation budget: at 512 the chain of thought was cut and F1 halved")
-    batch_size: int = _f(1, "prompts per forward pass")
+    batch_size: int = _f(1, "prompts per forward pass (hf; vllm schedules all of them itself: batch_size=auto)")
     num_concurrent: int = _f(16, "requests in flight at once with local-chat-completions (the server batches them)")
+    max_model_len: int | None = _f(None, "vllm context length (null: longest prompt in tokens + max_new_tokens, rounded up to 256)")
     limit: int | None = _f(None, "evaluate only the first N questions")
     output: str = _f("outputs/eval", "results folder: results JSON and per-sample outputs")
     label: str = _f("", "name of this run in reports (default: model and adapter)")

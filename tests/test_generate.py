@@ -34,7 +34,7 @@ DEV_QA = Path("hotpotqa") / "hotpot_dev_all_qa.jsonl"
 # the shared file has the first 100 dev questions; in these tests the first 60 count as the evaluated ones
 # (raft_hotpot's 1,000), so the chunks come from the paragraphs of the last 40 that no evaluated question uses
 EVALUATED = 60
-FILES = ["recipe.yaml", "dataset", "train.jsonl", "test.jsonl", "rejects.jsonl", "README.md", "store.jsonl", "run.json"]
+FILES = ["recipe.yaml", "dataset", "train.jsonl", "test.jsonl", "rejects.jsonl", "chunks.jsonl", "README.md", "store.jsonl", "run.json"]
 
 
 def _ws(text: str) -> str:
@@ -176,7 +176,48 @@ def test_p_decides_whether_the_oracle_is_shown(tmp_path, teacher, shared_data, h
     rows = read_rows(tmp_path / "out")
     check_rows(rows, hotpot_texts, distractors=2)
     assert len(rows) == 8
-    assert all((r["oracle_index"] is None) == (p == 0.0) for r in rows)
+    train = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    assert len(train) == 7 and all((r["oracle_index"] is None) == (p == 0.0) for r in train)
+    test = [json.loads(line) for line in (tmp_path / "out" / "test.jsonl").read_text().splitlines()]
+    assert len(test) == 1 and all(r["oracle_index"] is not None for r in test)  # raft.test_p = 1 by default
+
+
+def test_test_split_has_its_oracle_unless_test_p_says_otherwise(tmp_path, teacher, shared_data, hotpot_texts):
+    """p = 0.5 in training; held-out rows keep their oracle (test_p = 1) or follow the same draw (test_p = p)."""
+    args = ("limit=30", "p=0.5", "test_size=0.5")
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, *args, out="always"), progress=False)
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, *args, "test_p=0.5", out="as_p"), progress=False)
+    always, as_p = read_rows(tmp_path / "always"), read_rows(tmp_path / "as_p")
+    check_rows(always, hotpot_texts)
+    check_rows(as_p, hotpot_texts)
+    for out in ("always", "as_p"):  # the training rows are the same whatever test_p is
+        assert (tmp_path / out / "train.jsonl").read_text() == (tmp_path / "always" / "train.jsonl").read_text()
+    test_always = [json.loads(line) for line in (tmp_path / "always" / "test.jsonl").read_text().splitlines()]
+    test_as_p = [json.loads(line) for line in (tmp_path / "as_p" / "test.jsonl").read_text().splitlines()]
+    assert len(test_always) == len(test_as_p) == 15
+    assert all(r["oracle_index"] is not None for r in test_always)
+    dropped = [r for r in test_as_p if r["oracle_index"] is None]
+    assert 0 < len(dropped) < 15  # the published mix: some held-out questions without their document
+    for a, b in zip(test_always, test_as_p, strict=True):
+        assert (a["id"], a["cot_answer"]) == (b["id"], b["cot_answer"])
+        if b["oracle_index"] is None:  # the same documents in the same places, the oracle where the spare was
+            oracle = hotpot_texts[a["chunk_id"]]
+            assert [d for d in a["documents"] if d != oracle] == [d for i, d in enumerate(b["documents"]) if i != a["oracle_index"]]
+        else:
+            assert a == b
+    card = (tmp_path / "always" / "README.md").read_text()
+    assert "test_p = 1.0" in card
+
+
+def test_chunk_pool_is_written_for_retrieval(tmp_path, teacher, shared_data, hotpot_texts):
+    generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=6"), progress=False)
+    pool = [json.loads(line) for line in (tmp_path / "out" / "chunks.jsonl").read_text().splitlines()]
+    assert len(pool) > 6 and len({c["id"] for c in pool}) == len(pool)
+    assert set(pool[0]) == {"id", "text", "source", "title"}
+    texts = {c["id"]: c["text"] for c in pool}
+    for r in read_rows(tmp_path / "out"):
+        assert texts[r["chunk_id"]] == hotpot_texts[r["chunk_id"]]
+        assert all(d in texts.values() for d in r["documents"])  # every document shown is in the pool
 
 
 def test_hard_distractors_run(tmp_path, teacher, shared_data, hotpot_texts):

@@ -2,10 +2,10 @@
 
 At the end of a run the kept rows (raft.generate.pipeline) are sorted by id, split into train and
 test exactly as ``Dataset.train_test_split`` would with the run's seed, copied line by line into
-``train.jsonl`` / ``test.jsonl``, and the DatasetDict is built from those files (Arrow,
+``train.jsonl`` / ``test.jsonl`` (test rows through the kind's ``held_out``), and the DatasetDict is built from those files (Arrow,
 memory-mapped) with the kind's features. ``rejects.jsonl`` gets the rejects in id order, and
 ``README.md`` a dataset card: the kind's description and columns, the teacher, the counts, the
-reasons for rejects, the notes and the effective recipe.
+reasons for rejects, the notes and the effective recipe; the kind adds files of its own.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def finalize(run: Run, out: Path) -> dict[str, int]:
     rows = sorted(run.kept.values())  # (row id, offset, length), in id order
     train, test = split_order(len(rows), cfg.test_size, cfg.seed)
     counts = {"train": len(train), "test": len(test)}
-    for name, order in (("train", train), ("test", test)):
-        run.rows.copy((rows[i][1:] for i in order), out / f"{name}.jsonl")
+    run.rows.copy((rows[i][1:] for i in train), out / "train.jsonl")
+    run.rows.copy((rows[i][1:] for i in test), out / "test.jsonl", transform=run.kind.held_out)
     del rows, train, test
     with tempfile.TemporaryDirectory(dir=out, prefix=".cache-") as cache:
         parts = datasets.DatasetDict(
@@ -67,6 +67,7 @@ def finalize(run: Run, out: Path) -> dict[str, int]:
         shutil.rmtree(out / "dataset", ignore_errors=True)
         os.replace(tmp, out / "dataset")
     run.rejects.copy((r[2:] for r in sorted(run.rejected)), out / "rejects.jsonl")
+    run.kind.write_outputs(out)
     run.rows.remove()
     run.rejects.remove()
     return counts

@@ -83,13 +83,17 @@ class Spool:
     def close(self) -> None:
         self._file.close()
 
-    def copy(self, spans, path: Path) -> None:
-        """Write the lines at ``spans`` ((offset, length) pairs) to ``path``, atomically."""
+    def copy(self, spans, path: Path, transform=None) -> None:
+        """Write the lines at ``spans`` ((offset, length) pairs) to ``path``, atomically; with
+        ``transform``, each row goes through it (read, changed, written again) instead."""
         tmp = path.with_name(path.name + ".tmp")
         with self.path.open("rb") as f, tmp.open("wb") as out:
             fd = f.fileno()
             for offset, length in spans:
-                out.write(os.pread(fd, length, offset))
+                line = os.pread(fd, length, offset)
+                if transform is not None:
+                    line = json.dumps(transform(json.loads(line)), ensure_ascii=False).encode("utf-8") + b"\n"
+                out.write(line)
         os.replace(tmp, path)
 
     def remove(self) -> None:

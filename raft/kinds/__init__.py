@@ -10,7 +10,9 @@ says only what is its own, by subclassing ``Kind`` in ``raft/kinds/<name>.py``:
   on an earlier reply: ``await run.call(messages, tag)``), and how the replies become accepted rows
   (``run.keep(row, dedup_key)``) or rejects with a reason (``run.reject(record)``);
 - ``features()`` / ``columns``: the dataset's columns; ``card()``: its part of the dataset card;
-  ``fingerprint()``: its settings that change results; ``estimate()``: the dry run's figures.
+  ``fingerprint()``: its settings that change results; ``estimate()``: the dry run's figures;
+- ``held_out(row)``: a test-split row as it is written (e.g. with its oracle put back);
+  ``write_outputs(folder)``: files of its own in the output folder (e.g. the chunk pool).
 
 Its settings live in their own section of the typed config (``raft.settings``: ``raft.*`` for
 ``kind=raft``). A new kind is a new module here, its settings section and a recipe.
@@ -70,6 +72,13 @@ class Kind:
     def as_reject(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
         """The rejects.jsonl record of an accepted row rejected later (a duplicate)."""
         return {"id": row["id"], "reason": reason, "row": row}
+
+    def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row of the test split as it is written (default: as it was generated)."""
+        return row
+
+    def write_outputs(self, folder: Any) -> None:
+        """Write the kind's own files into the output folder (default: none)."""
 
     def features(self) -> Any:
         raise NotImplementedError

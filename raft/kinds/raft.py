@@ -16,6 +16,7 @@ empty ones, evaluation questions and duplicates. All choices come from a generat
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,7 @@ class Kind(BaseKind):
         s = self.cfg.raft
         checks = [
             (0.0 <= s.p <= 1.0, f"raft.p={s.p} is not a probability between 0 and 1"),
+            (0.0 <= s.test_p <= 1.0, f"raft.test_p={s.test_p} is not a probability between 0 and 1"),
             (s.distractors >= 0, f"raft.distractors={s.distractors} is negative"),
             (s.questions_per_chunk >= 1, f"raft.questions_per_chunk={s.questions_per_chunk} must be at least 1"),
             (s.distractor_strategy in ("random", "hard"), f"raft.distractor_strategy={s.distractor_strategy!r} is not random or hard"),
@@ -151,6 +153,7 @@ class Kind(BaseKind):
     def load(self) -> int:
         self.chunks, self.eval_questions, self.notes = load_pool(self.cfg, self.source)
         self.texts = [c.text for c in self.chunks]
+        self.index = {c.id: i for i, c in enumerate(self.chunks)}
         return len(self.chunks)
 
     def prepare(self, work: int) -> None:
@@ -185,9 +188,7 @@ class Kind(BaseKind):
             if norm in self.eval_questions:
                 self._reject(run, row_id, chunk, "eval_question", question, reply.text)
                 continue
-            ranked = self.hard.candidates(index) if self.hard else None
-            sample = build_sample(make_rng(self.cfg.seed, chunk.id, k), self.texts, index, s.distractors, s.p, s.answer_context, ranked)
-            jobs.append(self.answer(run, row_id, chunk, question, norm, sample))
+            jobs.append(self.answer(run, row_id, chunk, question, norm, self.sample(index, k, s.p)))
         if len(jobs) == 1:  # the common case: no task to create
             await jobs[0]
         else:
@@ -215,7 +216,32 @@ class Kind(BaseKind):
         }
         run.keep(row, norm)
 
+    def sample(self, index: int, k: int, p: float):
+        """The documents of question ``k`` of chunk ``index``; the same draws whatever ``p`` is, so the
+        oracle is shown in training when u < p and in the test split when u < test_p (same u)."""
+        s = self.cfg.raft
+        ranked = self.hard.candidates(index) if self.hard else None
+        rng = make_rng(self.cfg.seed, self.chunks[index].id, k)
+        return build_sample(rng, self.texts, index, s.distractors, p, s.answer_context, ranked)
+
     # ------------------------------------------------------------------ outputs
+    def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A test row with the oracle among its documents with probability ``raft.test_p`` (default 1:
+        always), the other documents and their order as generated; the answer is unchanged (the
+        teacher always answered with the oracle in view)."""
+        k = int(row["id"].rsplit("#", 1)[1])
+        sample = self.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p)
+        if sample.documents == row["documents"]:
+            return row
+        student = student_example(sample.documents, row["question"], row["cot_answer"])
+        return {**row, "documents": sample.documents, "oracle_index": sample.oracle_index, **student}
+
+    def write_outputs(self, folder) -> None:
+        """``chunks.jsonl``: the whole chunk pool (what a retriever searches in raft_domain_retrieval)."""
+        with (folder / "chunks.jsonl").open("w", encoding="utf-8") as f:
+            for c in self.chunks:
+                f.write(json.dumps({"id": c.id, "text": c.text, "source": c.source, "title": c.title}, ensure_ascii=False) + "\n")
+
     def features(self):
         return features()
 
@@ -228,6 +254,7 @@ class Kind(BaseKind):
             "distractor_strategy": s.distractor_strategy,
             "questions_per_chunk": s.questions_per_chunk,
             "answer_context": s.answer_context,
+            "test_p": s.test_p,
         }
 
     def estimate(self, work: int, stored) -> Estimate:
@@ -260,7 +287,9 @@ class Kind(BaseKind):
 Each row is one question about one chunk, with {s.distractors} distractor chunks
 ({s.distractor_strategy} strategy), shuffled, and a chain-of-thought answer by the teacher that quotes the
 oracle between `##begin_quote##` and `##end_quote##` and ends with `<ANSWER>: ...`. {oracle}
-The teacher answered with {context} in view."""
+The teacher answered with {context} in view. In the test split the oracle is among the documents with
+probability test_p = {s.test_p} (the same draw as in training, compared with test_p instead of p), so
+held-out questions are scored with their right document unless test_p says otherwise."""
         columns = """- `id`: `<chunk_id>#<question number>`; `chunk_id`, `source`: where the oracle chunk comes from
 - `question`, `documents` (shuffled, exactly what the student sees), `oracle_index` (null when dropped)
 - `cot_answer` (the teacher's chain of thought), `final_answer` (after the last `<ANSWER>:`)
