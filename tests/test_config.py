@@ -170,3 +170,52 @@ def test_a_kinds_settings_live_in_its_section_and_short_keys_still_work(tmp_path
     # the short form belongs to the chosen kind only: another kind does not see raft's keys
     with pytest.raises(ConfigError, match=r"unknown key 'p'"):
         load_config("generate", ["kind=other", "p=0.5"])
+
+
+def test_an_old_dependency_stops_the_command_with_one_line(monkeypatch, capsys):
+    """The floors pyproject.toml declares are checked before any work (here: transformers 4.56)."""
+    import importlib.metadata
+
+    from raft.config import run_cli
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "4.56.0" if name == "transformers" else real(name))
+    ran = []
+    with pytest.raises(SystemExit) as e:
+        run_cli("generate", ran.append, ["dry_run=true"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and not ran and len(err.splitlines()) == 1
+    assert "transformers 4.56.0 is installed; raft-recipes needs transformers>=5.0" in err
+
+    def missing(name):
+        if name == "datasets":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    with pytest.raises(SystemExit):
+        run_cli("generate", ran.append, ["dry_run=true"])
+    assert "datasets is not installed; raft-recipes needs datasets>=4.0" in capsys.readouterr().err
+
+
+def test_declared_floors_are_the_ones_the_code_needs_and_ci_installs_a_lock():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parent.parent
+    declared = {Requirement(r).name: Requirement(r) for r in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]}
+    # transformers 5: warmup_steps below 1 as a share; trl 1; datasets 4: datasets.List; bitsandbytes 0.50: 4-bit on CPU
+    for name, too_old, enough in [("transformers", "4.57.0", "5.0.0"), ("trl", "0.29.0", "1.0.0"),
+                                  ("datasets", "3.6.0", "4.0.0"), ("bitsandbytes", "0.49.0", "0.50.0")]:
+        assert not declared[name].specifier.contains(too_old) and declared[name].specifier.contains(enough), name
+    lock = {}
+    for line in (root / ".ci" / "requirements.lock").read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split("==")
+            lock[name.lower()] = version.strip()
+    assert "torch" not in lock and not any(n.startswith("nvidia") for n in lock)  # CI's torch is the CPU wheel
+    for name, req in declared.items():
+        if name != "torch":
+            assert req.specifier.contains(lock[name.lower()]), f"{name}: the lock's {lock[name.lower()]} is outside {req}"
+    assert "-r .ci/requirements.lock" in (root / ".ci" / "run").read_text()
