@@ -15,7 +15,8 @@
 - ``check_answer``: the final answer is the text after the last ``<ANSWER>:``; quotes are the spans
   between ``##begin_quote##`` and ``##end_quote##``. Reasons to reject: ``empty``, ``no_answer_tag``,
   ``unbalanced_quote``, ``quote_not_in_oracle`` (each quote must occur in the oracle after
-  whitespace normalisation).
+  whitespace normalisation) and, with ``require_quote=True``, ``no_quote`` (the answer quotes
+  nothing: no non-empty quote span at all).
 - ``normalize_question`` / ``load_eval_questions``: questions compared after HotpotQA answer
   normalisation, to keep evaluation questions out of the training data.
 """
@@ -212,8 +213,12 @@ def parse_answer(text: str) -> tuple[str, list[str]]:
     return final, [q for q in quotes if q]
 
 
-def check_answer(text: str, oracle: str) -> Answer:
-    """Parse a teacher answer and apply the quality gate against the oracle chunk's text."""
+def check_answer(text: str, oracle: str, require_quote: bool = False) -> Answer:
+    """Parse a teacher answer and apply the quality gate against the oracle chunk's text.
+
+    ``require_quote``: an answer without any (non-empty) quote span is rejected as ``no_quote``,
+    checked after every other reason.
+    """
     cot = (text or "").strip()
     final, quotes = parse_answer(cot)
     if not cot:
@@ -227,4 +232,6 @@ def check_answer(text: str, oracle: str) -> Answer:
     else:
         where = _ws(oracle)
         reason = "quote_not_in_oracle" if any(_ws(q) not in where for q in quotes) else None
+        if reason is None and require_quote and not quotes:
+            reason = "no_quote"
     return Answer(cot, final, quotes, reason)

@@ -55,6 +55,8 @@ class RaftSettings:
     distractor_strategy: str = _f("random", "random | hard (BM25: similar but wrong chunks)")
     p: float = _f(0.8, "probability that the oracle chunk is among the documents (paper: 0.8)")
     answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
+    require_quote: bool = _f(True, "reject answers that quote nothing from the documents (no ##begin_quote## span) as no_quote")
+    max_answer_tokens: int = _f(800, "reject chain-of-thought answers longer than this in student tokens as too_long: the evaluation's generation budget (max_new_tokens=800)")
     test_p: float = _f(1.0, "probability that the oracle is among the documents of a test-split row (1.0: every held-out question has its right document; set it to p to test on the training mix)")
 
 

@@ -2,9 +2,12 @@
 
 ``OUT/store.jsonl`` is append-only: one line per finished teacher call,
 ``{"key", "kind", "text", "prompt_tokens", "completion_tokens"}``, where ``key`` is a hash of the
-request (model, messages, temperature, max_tokens). Each line goes to the file in one ``write``
-as soon as the call finishes, so a killed process (SIGKILL included) loses at most the calls in
-flight; the file is also fsync'd every second and on close, against a machine crash. A last line
+request (model, messages, temperature, max_tokens, and ``teacher.seed`` when one is sent). A reply
+that did not end normally also has ``"finish_reason"`` (``"length"``: cut off at max_tokens); a
+line without it reads as ``"stop"``, so a store written before the field existed reads as before
+and a resumed run knows which stored replies were truncated. Each line goes to the file in one
+``write`` as soon as the call finishes, so a killed process (SIGKILL included) loses at most the
+calls in flight; the file is also fsync'd every second and on close, against a machine crash. A last line
 cut off mid-write is dropped when the store is opened. A rerun finds every stored call here and
 asks the teacher only for the rest.
 
@@ -34,10 +37,19 @@ STORE_NAME = "store.jsonl"
 FINGERPRINT_NAME = "run.json"
 
 
-def request_key(messages: list[dict[str, str]], model: str, temperature: float, max_tokens: int) -> str:
-    """Stable hash of one teacher request (what decides the reply)."""
+def request_key(
+    messages: list[dict[str, str]], model: str, temperature: float, max_tokens: int, seed: int | None = None
+) -> str:
+    """Stable hash of one teacher request (what decides the reply).
+
+    ``seed`` (``teacher.seed``) changes sampled replies, so it is part of the key when one is sent;
+    ``seed=None`` gives the key a request had before seeds existed.
+    """
+    request: dict[str, object] = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+    if seed is not None:
+        request["seed"] = seed
     payload = json.dumps(
-        {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens},
+        request,
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),
@@ -45,11 +57,17 @@ def request_key(messages: list[dict[str, str]], model: str, temperature: float, 
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def teacher_key(messages: list[dict[str, str]], teacher: Any) -> str:
+    """``request_key`` of a request made with the settings of ``teacher`` (a TeacherConfig)."""
+    return request_key(messages, teacher.model, teacher.temperature, teacher.max_tokens, seed=teacher.seed)
+
+
 @dataclass(frozen=True)
 class Record:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    finish_reason: str = "stop"  # "length": the stored reply was cut off at max_tokens
 
 
 class Store:
@@ -107,12 +125,14 @@ class Store:
         parsed = _parse(os.pread(self._read_fd, where[1], where[0]))
         return parsed[1] if parsed else None
 
-    def put(self, key: str, kind: str, text: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+    def put(
+        self, key: str, kind: str, text: str, prompt_tokens: int = 0, completion_tokens: int = 0, finish_reason: str = "stop"
+    ) -> None:
         """Append one finished call (one write; fsync at most once a second)."""
-        line = json.dumps(
-            {"key": key, "kind": kind, "text": text, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-            ensure_ascii=False,
-        )
+        row = {"key": key, "kind": kind, "text": text, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+        if finish_reason != "stop":  # the usual case leaves lines as they always were
+            row["finish_reason"] = finish_reason
+        line = json.dumps(row, ensure_ascii=False)
         os.write(self._fd, (line + "\n").encode("utf-8"))
         self.appended += 1
         now = time.monotonic()
@@ -140,7 +160,10 @@ def _parse(line: bytes) -> tuple[str, Record] | None:
     """(key, record) of one store line; None when it is not a valid record."""
     try:
         row = json.loads(line)
-        return row["key"], Record(row["text"], int(row.get("prompt_tokens", 0)), int(row.get("completion_tokens", 0)))
+        finish = row.get("finish_reason") or "stop"
+        if not isinstance(finish, str):
+            return None
+        return row["key"], Record(row["text"], int(row.get("prompt_tokens", 0)), int(row.get("completion_tokens", 0)), finish)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
 

@@ -9,13 +9,26 @@ All backends share one asynchronous interface::
 
 - ``openai``: any OpenAI-compatible server (``vllm serve MODEL`` listens on http://localhost:8000/v1).
   ``teacher.concurrency`` requests in flight (an ``asyncio.Semaphore``), a per-request timeout, and
-  retries with exponential backoff and jitter on 429, 5xx, timeouts and connection errors. The API
-  key comes from the environment variable named by ``teacher.api_key_env`` ("EMPTY" when unset:
-  vLLM accepts any key); it is never printed, logged or stored. A request that still fails after
-  ``teacher.max_retries`` retries raises ``TeacherUnavailable`` with a one-line message.
+  retries with exponential backoff and jitter on 429, 5xx, timeouts, connection errors and malformed
+  HTTP 200 replies (not JSON, no choices, no message content: never stored as an empty reply); a
+  ``Retry-After`` header (seconds or an HTTP date) makes the wait at least that long, up to
+  ``max(teacher.retry_max_delay, 60 s)``. The API key comes from the environment variable named by
+  ``teacher.api_key_env`` ("EMPTY" when unset: vLLM accepts any key); it is never printed, logged or
+  stored. A request that still fails after ``teacher.max_retries`` retries raises
+  ``TeacherUnavailable`` with a one-line message. A refused request (HTTP 400/413/422, e.g. a prompt
+  longer than the context) raises ``TeacherRejected`` for that request only, but after
+  ``teacher.max_refusals`` refusals in a row (a success resets the count) the teacher is taken to
+  refuse everything (an unsupported parameter, a wrong model name): ``TeacherUnavailable`` names the
+  status and the server's message, and the run stops.
 - ``vllm``: the offline ``vllm.LLM`` engine (optional extra, imported lazily); prompts are batched.
 - ``transformers``: a local model generating with its chat template, ``teacher.batch_size`` prompts
   per ``generate()`` call; for small runs on any machine (the tests use the tiny random model).
+
+Every reply says why it ended: ``Reply.finish_reason`` is "length" when the teacher hit
+``teacher.max_tokens`` (the text is cut off), else what the server said ("stop" normally).
+``teacher.seed`` (when not null) goes to every backend: the ``seed`` field of the request body
+(vLLM and OpenAI accept it), ``SamplingParams(seed=...)``, or ``torch.manual_seed`` before each
+sampled ``generate()`` call.
 
 The two local backends collect concurrent ``ask`` calls into batches, so the same pipeline drives
 every backend.
@@ -24,9 +37,13 @@ every backend.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import json
+import math
 import os
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +54,13 @@ Messages = list[dict[str, str]]
 
 @dataclass(frozen=True)
 class Reply:
-    """One finished teacher call: the reply text and the token usage the backend reported."""
+    """One finished teacher call: the reply text, the token usage the backend reported and why it ended
+    ("length": cut off at max_tokens; "stop" or another server reason otherwise)."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str = "stop"
 
 
 class TeacherError(ConfigError):
@@ -86,6 +105,11 @@ class Teacher:
 
 RETRY_STATUS = {408, 409, 429}
 REJECT_STATUS = {400, 413, 422}
+RETRY_AFTER_CAP = 60.0  # seconds: the longest Retry-After honoured (or retry_max_delay when that is longer)
+
+
+class _Malformed(Exception):
+    """An HTTP 200 whose body is no usable chat completion (retried like a 5xx)."""
 
 
 class OpenAITeacher(Teacher):
@@ -107,11 +131,29 @@ class OpenAITeacher(Teacher):
         )
         self._slots: asyncio.Semaphore | None = None
         self._down = ""  # set once a request gave up: the run is stopping
+        self._refusals = 0  # requests refused in a row (any success resets it)
         self._jitter = random.Random()  # timing only: never affects what is generated
 
-    def _delay(self, attempt: int) -> float:
+    def _delay(self, attempt: int, retry_after: float | None = None) -> float:
         ceiling = min(self.cfg.retry_max_delay, self.cfg.retry_backoff * 2**attempt)
-        return ceiling / 2 + self._jitter.uniform(0, ceiling / 2)
+        delay = ceiling / 2 + self._jitter.uniform(0, ceiling / 2)
+        if retry_after is not None:  # the server said how long to wait: at least that, within reason
+            delay = max(delay, min(retry_after, max(self.cfg.retry_max_delay, RETRY_AFTER_CAP)))
+        return delay
+
+    def _refused(self, status: int, error: Any) -> Exception:
+        """TeacherRejected for this request, or TeacherUnavailable once max_refusals came in a row."""
+        self._refusals += 1
+        limit = self.cfg.max_refusals
+        if not self._down and limit and self._refusals >= limit:
+            self._down = (
+                f"the teacher at {self.cfg.base_url} refused {self._refusals} requests in a row "
+                f"(HTTP {status}: {_server_message(error)}); check the teacher.* settings "
+                "(model, max_tokens, seed: teacher.seed=null sends none)"
+            )
+        if self._down:
+            return TeacherUnavailable(self._down)
+        return TeacherRejected(f"{status} {_one_line(getattr(error, 'message', error))}")
 
     async def ask(self, messages: Messages) -> Reply:
         if self._slots is None:
@@ -120,12 +162,15 @@ class OpenAITeacher(Teacher):
         # the JSON body, encoded once (also for retries): the SDK sends bytes as they are, without its own
         # deep copy and encoding of the messages
         body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
+        if cfg.seed is not None:
+            body["seed"] = cfg.seed
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         last = ""
         async with self._slots:
             if self._down:  # another request already gave up: ask nothing more
                 raise TeacherUnavailable(self._down)
             for attempt in range(cfg.max_retries + 1):
+                retry_after = None
                 try:
                     # the untyped post skips the SDK's request transform (most of its CPU time per call);
                     # errors, headers, base URL and timeouts are the SDK's as with chat.completions.create
@@ -142,15 +187,24 @@ class OpenAITeacher(Teacher):
                     status = e.status_code
                     message = _one_line(getattr(e, "message", e))
                     if status in REJECT_STATUS:
-                        raise TeacherRejected(f"{status} {message}") from None
+                        raise self._refused(status, e) from None
                     if status not in RETRY_STATUS and status < 500:
                         self._down = f"teacher at {cfg.base_url} refused the request: {status} {message}"
                         raise TeacherUnavailable(self._down) from None
                     last = f"{status} {message}"
+                    retry_after = _retry_after(getattr(getattr(e, "response", None), "headers", None))
+                except (json.JSONDecodeError, UnicodeDecodeError):  # a JSON content type around something else
+                    last = "malformed reply (HTTP 200, body is not JSON)"
                 else:
-                    return _reply_from(r)
+                    try:
+                        reply = _reply_from(r)
+                    except _Malformed as e:
+                        last = f"malformed reply (HTTP 200, {e})"
+                    else:
+                        self._refusals = 0
+                        return reply
                 if attempt < cfg.max_retries:
-                    await asyncio.sleep(self._delay(attempt))
+                    await asyncio.sleep(self._delay(attempt, retry_after))
         self._down = f"teacher at {cfg.base_url} failed after {cfg.max_retries} retries: {last}"
         raise TeacherUnavailable(self._down)
 
@@ -159,18 +213,77 @@ class OpenAITeacher(Teacher):
 
 
 def _reply_from(response: Any) -> Reply:
-    """Reply text and usage from a chat-completion JSON body; anything malformed gives empty text."""
+    """Reply text, usage and finish reason of a chat-completion JSON body.
+
+    A body that is no chat completion (not a JSON object, no or empty ``choices``, no ``message``,
+    ``content`` null or missing) raises ``_Malformed``: it is retried, never stored as an empty reply.
+    Content "" is an answer (a bad one), and so is null content cut off at max_tokens (a reasoning
+    model that spent every token thinking): "" with finish_reason "length".
+    """
     if not isinstance(response, dict):
-        return Reply("")
-    choices = response.get("choices") or [{}]
-    message = choices[0].get("message") if isinstance(choices[0], dict) else None
-    text = message.get("content") if isinstance(message, dict) else None
+        raise _Malformed("body is not a JSON object")
+    choices = response.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _Malformed("no choices")
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise _Malformed("no message")
+    finish = choice.get("finish_reason")
+    finish = finish if isinstance(finish, str) and finish else "stop"
+    text = message.get("content")
+    if text is None and finish == "length":
+        text = ""
+    if not isinstance(text, str):
+        raise _Malformed("no message content")
     usage = response.get("usage") if isinstance(response.get("usage"), dict) else {}
-    return Reply(
-        text=text if isinstance(text, str) else "",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-    )
+    return Reply(text, _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")), finish)
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _server_message(error: Any) -> str:
+    """The server's own error message (``{"error": {"message"}}``, or vLLM's ``{"message"}``), one line."""
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        message = getattr(error, "message", None) or str(error)
+    return _one_line(message, 160)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait that a response's ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)
+    asks for; None when it asks nothing readable."""
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        value = headers.get("retry-after")
+    except Exception:  # noqa: BLE001 - headers of an unexpected type: no wish to honour
+        return None
+    try:
+        seconds = float(ms) / 1000 if ms else None
+    except ValueError:
+        seconds = None
+    if seconds is None and value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:  # "-0000": UTC as well
+                when = when.replace(tzinfo=datetime.UTC)
+            seconds = when.timestamp() - time.time()
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,6 +360,8 @@ class TransformersTeacher(BatchTeacher):
         kwargs: dict[str, Any] = {"max_new_tokens": self.cfg.max_tokens, "pad_token_id": tok.pad_token_id}
         if self.cfg.temperature > 0:
             kwargs.update(do_sample=True, temperature=self.cfg.temperature)
+            if self.cfg.seed is not None:
+                torch.manual_seed(self.cfg.seed)
         else:
             kwargs.update(do_sample=False)
         with torch.no_grad():
@@ -256,7 +371,8 @@ class TransformersTeacher(BatchTeacher):
         replies = []
         for row, mask in zip(new.tolist(), enc["attention_mask"].tolist(), strict=True):
             n = next((i for i, t in enumerate(row) if t in stops), len(row))
-            replies.append(Reply(tok.decode(row[:n], skip_special_tokens=True), int(sum(mask)), n))
+            finish = "length" if n == len(row) >= self.cfg.max_tokens else "stop"  # no stop token: cut at max_tokens
+            replies.append(Reply(tok.decode(row[:n], skip_special_tokens=True), int(sum(mask)), n, finish))
         return replies
 
 
@@ -281,14 +397,21 @@ class VLLMTeacher(BatchTeacher):
         self.max_batch = 1_000_000  # the engine schedules a whole batch itself
         self.parallelism = 4096
         self.llm = vllm.LLM(model=cfg.model, tensor_parallel_size=cfg.tensor_parallel_size)
-        self.params = vllm.SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens)
+        self.params = vllm.SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed)
 
     def generate(self, batch: list[Messages]) -> list[Reply]:
         outputs = self.llm.chat(batch, self.params, use_tqdm=False)
-        return [
-            Reply(o.outputs[0].text if o.outputs else "", len(o.prompt_token_ids or []), len(o.outputs[0].token_ids) if o.outputs else 0)
-            for o in outputs
-        ]
+        return [_vllm_reply(o) for o in outputs]
+
+
+def _vllm_reply(output: Any) -> Reply:
+    """Reply of one ``vllm.RequestOutput``: finish_reason "length" when it stopped at max_tokens."""
+    prompt_tokens = len(output.prompt_token_ids or [])
+    if not output.outputs:
+        return Reply("", prompt_tokens, 0)
+    first = output.outputs[0]
+    finish = "length" if first.finish_reason == "length" else "stop"
+    return Reply(first.text, prompt_tokens, len(first.token_ids), finish)
 
 
 BACKENDS = {"openai": OpenAITeacher, "vllm": VLLMTeacher, "transformers": TransformersTeacher}

@@ -322,7 +322,7 @@ def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monke
         "generate",
         ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"hotpot.eval_questions={EVALUATED}", f"output={tmp_path / 'out'}", "limit=5",
          "questions_per_chunk=3",
-         f"eval_questions={shared_data / DEV_QA}"],
+         f"eval_questions={shared_data / DEV_QA}", "require_quote=false"],  # its answers quote nothing
     )
     result = generate.main(cfg, progress=False)
     rows = read_rows(tmp_path / "out")
@@ -348,6 +348,33 @@ def test_malformed_replies_are_rejected_with_reasons(tmp_path, teacher, shared_d
 
 
 # ------------------------------------------------------------------------------------------ faults
+
+
+def test_replies_cut_at_max_tokens_are_truncated_also_when_read_back_from_the_store(tmp_path, teacher, shared_data):
+    teacher.reset(TeacherBehaviour(truncate=True))
+    first = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"), progress=False)
+    assert first["accepted"] == 0 and first["rejected"] == {"truncated": 4} and teacher.stats.requests == 4
+    teacher.reset()  # a healthy teacher now: the stored (cut) replies are used, not asked again
+    again = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"), progress=False)
+    assert again["rejected"] == {"truncated": 4} and teacher.stats.requests == 0 and again["calls_stored"] == 4
+
+
+@pytest.mark.parametrize("source", ["hotpot", "docs"])
+def test_answers_longer_than_the_students_budget_are_too_long(tmp_path, teacher, shared_data, tiny_model, source):
+    if source == "hotpot":  # the student tokenizer (a hub id) cannot load offline: the teacher's counts are used
+        cfg = hotpot_cfg(tmp_path, teacher, shared_data, "limit=6", "max_answer_tokens=20")
+        how = "counted in the teacher's tokens"
+    else:
+        cfg = load_config("generate", ["recipe=docs", f"input={REPO / 'raft' / 'demo'}", f"output={tmp_path / 'out'}",
+                                       f"tokenizer={tiny_model}", "chunk_size=64", "min_chunk_tokens=8", "limit=6",
+                                       f"teacher.base_url={teacher.base_url}", "max_answer_tokens=20"])
+        how = f"counted with the student tokenizer {tiny_model}"
+    result = generate.main(cfg, progress=False)
+    assert result["accepted"] == 0 and result["rejected"] == {"too_long": 6}
+    assert how in (tmp_path / "out" / "README.md").read_text()
+    cfg.raft.max_answer_tokens = 800
+    cfg.output = str(tmp_path / "roomy")
+    assert generate.main(cfg, progress=False)["accepted"] == 6  # the same answers fit the default budget
 
 
 def test_teacher_failing_for_a_while_then_recovering_loses_nothing(tmp_path, teacher, shared_data, hotpot_texts):
@@ -422,7 +449,8 @@ def test_transformers_backend_garbage_is_rejected_not_a_crash(tmp_path, tiny_mod
     )
     result = generate.main(cfg, progress=False)
     assert result["accepted"] == 0 and sum(result["rejected"].values()) >= 3
-    assert set(result["rejected"]) <= {"no_question", "no_answer_tag", "empty", "unbalanced_quote", "quote_not_in_oracle"}
+    assert set(result["rejected"]) <= {"no_question", "no_answer_tag", "empty", "unbalanced_quote", "quote_not_in_oracle", "no_quote",
+                                       "truncated"}
     assert read_rows(tmp_path / "out") == []
     assert len((tmp_path / "out" / "rejects.jsonl").read_text().splitlines()) == sum(result["rejected"].values())
 

@@ -20,6 +20,7 @@ from raft.samples import (
     parse_questions,
     pick_distractors,
 )
+from raft.testing import fake_answer, fake_questions
 
 TEXTS = [f"chunk {i} about topic {i % 5} with words {i * 7}" for i in range(20)]
 
@@ -164,3 +165,27 @@ def test_load_eval_questions_normalises(shared_data, tmp_path):
         load_eval_questions(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_eval_questions(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        ("No quotes at all.\n<ANSWER>: France", "no_quote"),
+        (f"An empty quote {BEGIN_QUOTE}  {END_QUOTE}.\n{ANSWER_TAG} France", "no_quote"),
+        (_answer("It lies on the Seine river."), None),
+        ("No quotes and no tag.", "no_answer_tag"),  # the existing reasons come first
+        (_answer("Berlin is the capital of Germany."), "quote_not_in_oracle"),
+        ("", "empty"),
+    ],
+)
+def test_check_answer_require_quote_rejects_answers_that_quote_nothing(reply, reason):
+    assert check_answer(reply, ORACLE, require_quote=True).reason == reason
+    if reason == "no_quote":
+        assert check_answer(reply, ORACLE).reason is None  # off by default: as before
+
+
+def test_the_fake_teachers_answers_pass_the_gate_with_quotes_required():
+    chunk = "The Saltmere ferry leaves Quay Street at 06:40 and the last one leaves Tollan at 22:15 every day of the year."
+    for question in fake_questions(chunk, 3):
+        verdict = check_answer(fake_answer(question, [TEXTS[0], chunk, TEXTS[1]]), chunk, require_quote=True)
+        assert verdict.reason is None and verdict.quotes

@@ -92,3 +92,26 @@ def test_fingerprint_refuses_a_store_without_fingerprint(tmp_path):
     (tmp_path / "store.jsonl").write_text("")
     with pytest.raises(ConfigError, match="no run.json"):
         check_fingerprint(tmp_path, {"seed": 1})
+
+
+def test_request_key_includes_the_seed_only_when_one_is_sent():
+    plain = request_key(MESSAGES, "m", 0.7, 100)
+    assert request_key(MESSAGES, "m", 0.7, 100, seed=None) == plain  # no seed: the key stores had before seeds
+    seeded = {request_key(MESSAGES, "m", 0.7, 100, seed=s) for s in (0, 1, 2)}
+    assert len(seeded) == 3 and plain not in seeded
+    assert request_key(MESSAGES, "m", 0.7, 100, seed=1) == request_key(MESSAGES, "m", 0.7, 100, 1)
+
+
+def test_store_keeps_the_finish_reason_and_old_lines_read_as_stop(tmp_path):
+    path = tmp_path / "store.jsonl"
+    path.write_text(json.dumps({"key": "old", "kind": "answer", "text": "before the field", "prompt_tokens": 1, "completion_tokens": 2}) + "\n")
+    with Store(tmp_path) as store:
+        store.put("cut", "answer", "The document says", 5, 1024, finish_reason="length")
+        store.put("full", "answer", "a whole answer", 5, 6)
+        store.put("legacy", "question", "1. What?", 3, 4)  # positional, as before
+    lines = {json.loads(line)["key"]: json.loads(line) for line in path.read_text().splitlines()}
+    assert lines["cut"]["finish_reason"] == "length" and "finish_reason" not in lines["full"]  # usual lines unchanged
+    with Store(tmp_path) as store:
+        assert store.get("cut") == Record("The document says", 5, 1024, "length")
+        assert store.get("full").finish_reason == "stop" == store.get("old").finish_reason
+        assert store.get("old") == Record("before the field", 1, 2)

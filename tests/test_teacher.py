@@ -5,13 +5,24 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import socket
+import time
+from types import SimpleNamespace
 
 import pytest
 
 from raft.config import TeacherConfig
 from raft.prompts import answer_messages, question_messages
-from raft.teacher import TeacherError, TeacherRejected, TeacherUnavailable, make_teacher
-from raft.testing import TeacherBehaviour
+from raft.teacher import (
+    Reply,
+    TeacherError,
+    TeacherRejected,
+    TeacherUnavailable,
+    _reply_from,
+    _retry_after,
+    _vllm_reply,
+    make_teacher,
+)
+from raft.testing import MALFORMED_200, TeacherBehaviour
 
 CHUNK = "The Saltmere ferry leaves Quay Street at 06:40 and the last one leaves Tollan at 22:15 every day."
 
@@ -111,6 +122,7 @@ def test_transformers_backend_with_the_tiny_model(tiny_model):
     replies = _complete(cfg, [question_messages(CHUNK, 1), answer_messages("What?", [CHUNK]), question_messages("x", 2)])
     assert len(replies) == 3
     assert all(isinstance(r.text, str) and r.prompt_tokens > 0 and 0 < r.completion_tokens <= 12 for r in replies)
+    assert all((r.finish_reason == "length") == (r.completion_tokens == 12) for r in replies)  # no stop token: cut off
 
 
 def test_transformers_backend_offline_hub_id_fails_in_one_line():
@@ -136,3 +148,163 @@ def test_api_key_comes_from_the_named_environment_variable(teacher, monkeypatch)
     assert make_teacher(_cfg(teacher, api_key_env="RAFT_TEST_KEY")).client.api_key == "sk-from-env"
     monkeypatch.delenv("RAFT_TEST_KEY")
     assert make_teacher(_cfg(teacher, api_key_env="RAFT_TEST_KEY")).client.api_key == "EMPTY"  # vLLM takes any key
+
+
+# ------------------------------------------------------------------------------------------ edge cases (issue 15)
+
+
+def _ask_each(cfg: TeacherConfig, batch, server=None, behaviours=None):
+    """Ask one request at a time through one teacher; (reply or exception) per request. ``behaviours``
+    (one per request, or None to keep the server's) are set on ``server`` before each request."""
+
+    async def go():
+        t = make_teacher(cfg)
+        out = []
+        try:
+            for i, messages in enumerate(batch):
+                if behaviours and behaviours[i] is not None:
+                    server.reset(behaviours[i])
+                try:
+                    out.append(await t.ask(messages))
+                except (TeacherRejected, TeacherUnavailable) as e:
+                    out.append(e)
+        finally:
+            await t.aclose()
+        return out
+
+    return asyncio.run(go())
+
+
+def test_openai_backend_reports_finish_reason(teacher):
+    [full] = _complete(_cfg(teacher), [question_messages(CHUNK, 1)])
+    assert full.finish_reason == "stop"
+    teacher.reset(TeacherBehaviour(truncate=True))
+    [cut] = _complete(_cfg(teacher), [question_messages(CHUNK, 1)])
+    assert cut.finish_reason == "length" and full.text.startswith(cut.text) and len(cut.text) < len(full.text)
+
+
+@pytest.mark.parametrize("shape", MALFORMED_200)
+def test_openai_backend_retries_a_malformed_200(teacher, shape):
+    teacher.reset(TeacherBehaviour(malformed_200_first=2, malformed_200_shape=shape))
+    [reply] = _complete(_cfg(teacher, max_retries=3), [question_messages(CHUNK, 1)])
+    assert reply.text.startswith("1. Which words follow") and reply.finish_reason == "stop"
+    assert teacher.stats.requests == 3
+
+
+def test_openai_backend_gives_up_on_malformed_200s_after_bounded_retries(teacher):
+    teacher.reset(TeacherBehaviour(malformed_200_first=100))
+    with pytest.raises(TeacherUnavailable, match=r"failed after 2 retries: malformed reply \(HTTP 200, ") as e:
+        _complete(_cfg(teacher, max_retries=2), [question_messages(CHUNK, 1)])
+    assert "\n" not in str(e.value) and teacher.stats.requests == 3
+
+
+def test_empty_content_is_an_answer_not_a_malformed_reply(teacher):
+    teacher.reset(TeacherBehaviour(malformed="empty"))
+    [reply] = _complete(_cfg(teacher), [answer_messages("Which words follow «Quay Street at» in the text?", [CHUNK])])
+    assert reply.text == "" and reply.finish_reason == "stop" and teacher.stats.requests == 1
+
+
+def test_null_content_cut_at_max_tokens_is_a_truncated_answer():
+    body = {"choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "length"}], "usage": {"prompt_tokens": 3}}
+    assert _reply_from(body) == Reply("", 3, 0, "length")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_openai_backend_honours_retry_after(teacher, status):
+    teacher.reset(TeacherBehaviour(fail_first=1, fail_status=status, retry_after="1"))
+    [reply] = _complete(_cfg(teacher, retry_backoff=0.01, retry_max_delay=0.05), [question_messages(CHUNK, 1)])
+    assert reply.text.startswith("1. Which words follow")
+    first, second = teacher.stats.arrivals
+    assert 1.0 <= second - first < 1.9  # backoff alone would have waited 0.01 s
+
+
+def test_retry_after_values():
+    from email.utils import formatdate
+
+    assert _retry_after({"retry-after": "2.5"}) == 2.5
+    assert _retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert 28 <= _retry_after({"retry-after": formatdate(time.time() + 30, usegmt=True)}) <= 30
+    assert _retry_after({"retry-after": formatdate(time.time() - 30, usegmt=True)}) == 0.0  # a date past: no wait
+    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({"retry-after": "nan"}) is None
+    assert _retry_after({}) is None and _retry_after(None) is None
+
+
+def test_retry_after_is_capped(teacher):
+    t = make_teacher(_cfg(teacher, retry_backoff=0.01, retry_max_delay=0.05))
+    assert t._delay(0, 3600.0) == 60.0 and t._delay(0, 2.0) == 2.0 and t._delay(0, 0.0) <= 0.01
+    t = make_teacher(_cfg(teacher, retry_max_delay=120.0))
+    assert t._delay(0, 3600.0) == 120.0
+
+
+def test_refusals_in_a_row_stop_the_teacher_and_a_success_resets_the_count(teacher):
+    refuse = TeacherBehaviour(fail_always=True, fail_status=400, fail_message="unknown parameter 'seed'")
+    batch = [question_messages(f"{CHUNK} {i}", 1) for i in range(11)]
+    behaviours = [refuse, None, None, None, TeacherBehaviour(), refuse, None, None, None, None, None]
+    out = _ask_each(_cfg(teacher), batch, teacher, behaviours)
+    assert [type(r).__name__ for r in out] == ["TeacherRejected"] * 4 + ["Reply"] + ["TeacherRejected"] * 4 + ["TeacherUnavailable"] * 2
+    assert str(out[9]) == (
+        f"the teacher at {teacher.base_url} refused 5 requests in a row (HTTP 400: unknown parameter 'seed'); "
+        "check the teacher.* settings (model, max_tokens, seed: teacher.seed=null sends none)"
+    )
+    assert str(out[10]) == str(out[9]) and teacher.stats.requests == 5  # the last one was not sent
+
+
+def test_max_refusals_zero_never_stops(teacher):
+    teacher.reset(TeacherBehaviour(fail_always=True, fail_status=422))
+    out = _ask_each(_cfg(teacher, max_refusals=0), [question_messages(f"{CHUNK} {i}", 1) for i in range(7)])
+    assert all(isinstance(r, TeacherRejected) for r in out) and teacher.stats.requests == 7
+
+
+def test_run_whose_every_request_is_refused_stops_with_one_line(tmp_path, teacher, shared_data, capsys):
+    from raft import generate
+    from raft.config import load_config
+    from raft.store import Store
+
+    teacher.reset(TeacherBehaviour(fail_always=True, fail_status=400, fail_message="unknown parameter 'seed'"))
+    cfg = load_config(
+        "generate",
+        [
+            "recipe=hotpot",
+            f"input={shared_data / 'hotpotqa' / 'hotpot_dev_distractor_first100.json'}",
+            "hotpot.eval_questions=60",  # as tests/test_generate.py: chunks from the last 40 questions' paragraphs
+            f"output={tmp_path / 'out'}",
+            f"teacher.base_url={teacher.base_url}",
+            "teacher.retry_backoff=0.01",
+            "teacher.retry_max_delay=0.05",
+            "teacher.concurrency=1",
+            "limit=10",
+        ],
+    )
+    with pytest.raises(SystemExit) as e:
+        generate.main(cfg, progress=False)
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("raft.generate: error: the teacher at ") and "\n" not in err
+    assert "refused 5 requests in a row (HTTP 400: unknown parameter 'seed'); check the teacher.* settings" in err
+    assert "0 teacher calls are stored" in err and "rerun the same command to resume" in err
+    assert teacher.stats.requests == 5
+    assert len(Store(tmp_path / "out", readonly=True)) == 0 and not (tmp_path / "out" / "dataset").exists()
+
+
+@pytest.mark.parametrize("seed", [7, None])
+def test_seed_is_sent_unless_null(teacher, seed):
+    _complete(_cfg(teacher, seed=seed), [question_messages(CHUNK, 1)])
+    assert teacher.stats.last_body.get("seed", "none") == (seed if seed is not None else "none")
+    assert TeacherConfig().seed == 0  # sent by default
+
+
+def test_transformers_backend_seed_makes_sampling_reproducible(tiny_model):
+    cfg = TeacherConfig(backend="transformers", model=str(tiny_model), max_tokens=8, temperature=1.0, seed=3)
+    batch = [question_messages(CHUNK, 1)]
+    first, again = _complete(cfg, batch), _complete(cfg, batch)
+    other = _complete(TeacherConfig(backend="transformers", model=str(tiny_model), max_tokens=8, temperature=1.0, seed=4), batch)
+    assert first == again and first != other
+
+
+def test_vllm_outputs_say_when_they_were_cut_off():
+    def output(finish):
+        return SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[SimpleNamespace(text="abc", token_ids=[5, 6], finish_reason=finish)])
+
+    assert _vllm_reply(output("length")) == Reply("abc", 3, 2, "length")
+    assert _vllm_reply(output("stop")) == Reply("abc", 3, 2, "stop")
+    assert _vllm_reply(SimpleNamespace(prompt_token_ids=None, outputs=[])) == Reply("", 0, 0, "stop")

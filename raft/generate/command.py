@@ -20,7 +20,7 @@ from raft.config import PACKAGE_DIR, ConfigError, save_config
 from raft.generate.output import cost, dataset_card, finalize, summary
 from raft.generate.pipeline import Run
 from raft.kinds import Kind, make_kind
-from raft.store import Store, check_fingerprint, request_key
+from raft.store import Store, check_fingerprint, teacher_key
 from raft.teacher import TeacherUnavailable, make_teacher
 
 
@@ -31,6 +31,7 @@ def validate(cfg: Any) -> None:
         (0.0 <= cfg.test_size < 1.0, f"test_size={cfg.test_size} must be in [0, 1)"),
         (cfg.teacher.concurrency >= 1, f"teacher.concurrency={cfg.teacher.concurrency} must be at least 1"),
         (cfg.teacher.max_retries >= 0, f"teacher.max_retries={cfg.teacher.max_retries} is negative"),
+        (cfg.teacher.max_refusals >= 0, f"teacher.max_refusals={cfg.teacher.max_refusals} is negative"),
         (bool(str(cfg.input).strip()), "input is empty: pass input=PATH (what the recipe's kind reads: documents, a HotpotQA file or hub id, ...)"),
         (not Path(cfg.output).exists() or Path(cfg.output).is_dir(), f"output={cfg.output} is a file, not a folder; pass output=DIR"),
     ]
@@ -54,16 +55,16 @@ def fingerprint(kind: Kind) -> dict[str, Any]:
     """The settings that change what a run produces (see raft.store): the shared ones and the kind's."""
     cfg = kind.cfg
     fp = {"kind": cfg.kind, "input": kind.source, "seed": cfg.seed, "eval_questions": cfg.eval_questions, **kind.fingerprint()}
-    fp.update({f"teacher.{k}": getattr(cfg.teacher, k) for k in ("backend", "model", "temperature", "max_tokens")})
+    fp.update({f"teacher.{k}": getattr(cfg.teacher, k) for k in ("backend", "model", "temperature", "max_tokens", "seed")})
     return fp
 
 
 def dry_run(kind: Kind, work: int, out: Path) -> dict[str, Any]:
-    cfg, t = kind.cfg, kind.cfg.teacher
+    cfg = kind.cfg
     records = Store(out, readonly=True) if (out / "store.jsonl").exists() else None
 
     def stored(messages) -> bool:
-        return records is not None and request_key(messages, t.model, t.temperature, t.max_tokens) in records
+        return records is not None and teacher_key(messages, cfg.teacher) in records
 
     est = kind.estimate(work, stored)
     price = cost(cfg, est.tokens_in, est.tokens_out)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raft.store import Store, request_key
+from raft.store import Store, teacher_key
 from raft.teacher import Teacher, TeacherError, TeacherRejected, TeacherUnavailable
 
 ROWS_PARTIAL = ".rows.partial.jsonl"
@@ -117,9 +117,9 @@ class Run:
 
     # ------------------------------------------------------------------ what a kind calls
     async def call(self, messages: list[dict[str, str]], tag: str):
-        """The teacher's reply (``raft.teacher.Reply``), or the one-line reason it refused the request."""
-        t = self.cfg.teacher
-        key = request_key(messages, t.model, t.temperature, t.max_tokens)
+        """The teacher's reply (``raft.teacher.Reply``, or the stored ``raft.store.Record``: both have
+        text, token counts and finish_reason), or the one-line reason it refused the request."""
+        key = teacher_key(messages, self.cfg.teacher)
         reply = self.store.get(key)
         if reply is not None:
             self.stats.calls_stored += 1
@@ -128,7 +128,7 @@ class Run:
                 reply = await self.teacher.ask(messages)
             except TeacherRejected as e:
                 return str(e)
-            self.store.put(key, tag, reply.text, reply.prompt_tokens, reply.completion_tokens)
+            self.store.put(key, tag, reply.text, reply.prompt_tokens, reply.completion_tokens, finish_reason=reply.finish_reason)
             self.stats.calls_new += 1
             self.stats.new_tokens_in += reply.prompt_tokens
             self.stats.new_tokens_out += reply.completion_tokens

@@ -9,7 +9,9 @@ Work items are chunks (of documents, or HotpotQA paragraphs). Per chunk the teac
 distractor, oracle_index null, same target answer), the documents are shuffled and the teacher
 writes the chain-of-thought answer (a second call that depends on the first reply). The quality
 gate (raft.samples) rejects answers without ``<ANSWER>:``, with quotes that are not in the oracle,
-empty ones, evaluation questions and duplicates. All choices come from a generator seeded per
+empty ones, answers that quote nothing (``require_quote``), replies cut at the teacher's max_tokens
+(``truncated``), answers longer than the student's evaluation budget (``too_long``, 800 student
+tokens), evaluation questions and duplicates. All choices come from a generator seeded per
 (chunk, question), so they never depend on the order in which calls finish.
 """
 
@@ -158,9 +160,22 @@ class Kind(BaseKind):
 
     def prepare(self, work: int) -> None:
         s = self.cfg.raft
+        self.count_tokens = self._student_counter()
         self.hard = None
         if s.distractor_strategy == "hard":
             self.hard = HardDistractors(self.texts, list(range(work)), s.distractors + 1 + HARD_EXTRA)
+
+    def _student_counter(self):
+        """Counts answer tokens with the student's tokenizer, or None (the teacher's own counts are used)."""
+        from raft.chunking import DocumentError, _counter, load_tokenizer
+
+        how = f"counted with the student tokenizer {self.cfg.tokenizer}"
+        try:
+            count = _counter(load_tokenizer(self.cfg.tokenizer))[0]
+        except DocumentError:
+            count, how = None, f"counted in the teacher's tokens (the student tokenizer {self.cfg.tokenizer} could not be loaded)"
+        self.notes.append(f"answers longer than raft.max_answer_tokens={self.cfg.raft.max_answer_tokens} tokens rejected as too_long ({how})")
+        return count
 
     # ------------------------------------------------------------------ one chunk
     def _reject(self, run: Run, row_id: str, chunk: Chunk, reason: str, question: str, reply: str) -> None:
@@ -175,6 +190,9 @@ class Kind(BaseKind):
         reply = await run.call(question_messages(chunk.text, s.questions_per_chunk), "question")
         if isinstance(reply, str):
             self._reject(run, f"{chunk.id}#0", chunk, "teacher_error", "", reply)
+            return
+        if reply.finish_reason == "length":  # cut at max_tokens: the last question may be half a question
+            self._reject(run, f"{chunk.id}#0", chunk, "truncated", "", reply.text)
             return
         questions = parse_questions(reply.text, s.questions_per_chunk)
         if not questions:
@@ -199,9 +217,17 @@ class Kind(BaseKind):
         if isinstance(reply, str):
             self._reject(run, row_id, chunk, "teacher_error", question, reply)
             return
-        verdict = check_answer(reply.text, chunk.text)
+        s = self.cfg.raft
+        if reply.finish_reason == "length":  # cut at max_tokens: the chain of thought did not end
+            self._reject(run, row_id, chunk, "truncated", question, reply.text)
+            return
+        verdict = check_answer(reply.text, chunk.text, require_quote=s.require_quote)
         if verdict.reason:
             self._reject(run, row_id, chunk, verdict.reason, question, reply.text)
+            return
+        length = self.count_tokens(verdict.cot_answer) if self.count_tokens else reply.completion_tokens
+        if length > s.max_answer_tokens:  # the student would be cut off in evaluation: never train on it
+            self._reject(run, row_id, chunk, "too_long", question, reply.text)
             return
         row = {
             "id": row_id,
@@ -254,6 +280,8 @@ class Kind(BaseKind):
             "distractor_strategy": s.distractor_strategy,
             "questions_per_chunk": s.questions_per_chunk,
             "answer_context": s.answer_context,
+            "require_quote": s.require_quote,
+            "max_answer_tokens": s.max_answer_tokens,
             "test_p": s.test_p,
         }
 

@@ -1,128 +1,19 @@
-"""The two stand-ins DESIGN.md allows, for tests, notebooks and benchmarks on a machine without a GPU,
-weights or network:
-
-- ``build_tiny_model(folder)``: a random-weight Llama of a few hundred thousand parameters with a
-  byte-level BPE tokenizer trained on the spot and a Llama-3-style chat template whose assistant
-  part is wrapped in ``{% generation %}`` markers (so TRL can compute an assistant-only loss).
-- ``TeacherServer``: a real HTTP server on 127.0.0.1 that speaks the OpenAI chat-completions API and
-  answers from the prompt: questions about a chunk, chain-of-thought answers that quote the right
-  document. It can be told to be slow, to answer 429 or 500 for a while, to reply malformed, to
-  queue beyond a fixed capacity (like a vLLM server) or not to answer at all.
-
-    python -m raft.testing serve --port 8000            # a teacher for trying raft.generate by hand
-    python -m raft.testing tiny-model outputs/tiny      # the tiny model
-"""
+"""The stand-in teacher: a real OpenAI-compatible chat-completions server on 127.0.0.1 that answers
+from the prompt (questions about a chunk, chain-of-thought answers quoting the right document), and
+misbehaves on demand (``TeacherBehaviour``)."""
 
 from __future__ import annotations
 
 import json
 import random
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE, QUESTION_SYSTEM, STUDENT_INSTRUCTION
-
-# --------------------------------------------------------------------------------------------------
-# tiny model
-# --------------------------------------------------------------------------------------------------
-
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}<|start_header_id|>assistant<|end_header_id|>\n\n"
-    "{% generation %}{{ message['content'] }}<|eot_id|>{% endgeneration %}"
-    "{% else %}<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] }}<|eot_id|>{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
-)
-SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|pad|>"]
-
-
-def _default_corpus() -> list[str]:
-    """The tiny tokenizer's training text: the project's own prompts and demo documents only, so the
-    tokenizer (and every test that counts tokens) is the same on every machine, with or without
-    ../shared/data beside the checkout."""
-    from raft import prompts
-
-    texts = [v for v in vars(prompts).values() if isinstance(v, str)]
-    demo = Path(__file__).resolve().parent / "demo"
-    texts += [p.read_text(encoding="utf-8") for p in sorted(demo.iterdir()) if p.suffix in (".md", ".txt")]
-    return texts
-
-
-def build_tiny_model(
-    folder: str | Path,
-    vocab_size: int = 1024,
-    hidden_size: int = 64,
-    num_layers: int = 2,
-    corpus: list[str] | None = None,
-    seed: int = 0,
-    head_std: float | None = None,
-) -> Path:
-    """Save a random-weight Llama and its freshly trained tokenizer into ``folder``; return the folder.
-
-    ``head_std``: standard deviation of the output layer's weights. By default transformers draws
-    them with std 0.02, so a logit can never exceed about 0.02 x hidden_size (2.6 at hidden 128):
-    such a model cannot become confident however it is fine-tuned with LoRA (the head is frozen),
-    and its loss stalls near ln(vocab). A model meant to learn (benchmarks/learning_check.py) uses
-    about 1.5 / sqrt(hidden_size): logits of std 1.5 at the start, up to ~17 once aligned.
-    """
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(corpus if corpus is not None else _default_corpus(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>",
-        pad_token="<|pad|>",
-        model_max_length=8192,
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(folder)
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=8192,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    if head_std is not None:
-        with torch.no_grad():
-            model.lm_head.weight.normal_(0.0, head_std)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(folder)
-    return folder
-
-
-# --------------------------------------------------------------------------------------------------
-# teacher server
-# --------------------------------------------------------------------------------------------------
 
 _PHRASE = re.compile(r"«(.+?)»", re.S)
 _DOC = re.compile(r"<DOCUMENT>(.*?)</DOCUMENT>", re.S)
@@ -166,6 +57,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # listen() backlog: must be set before the socket binds (class attribute)
 
 
+MALFORMED_200 = ("not_json", "no_choices", "empty_choices", "no_message", "null_content")
+
+
 @dataclass
 class TeacherBehaviour:
     """How the server misbehaves; tests change it while the server runs."""
@@ -176,8 +70,13 @@ class TeacherBehaviour:
     fail_first: int = 0  # the first N requests get fail_status
     fail_status: int = 500  # 429, 500, 503 ...
     fail_always: bool = False  # never recover
+    fail_message: str = ""  # the error message of a failure ("" : "simulated <status>")
+    retry_after: str = ""  # Retry-After header sent with each failure ("1", or an HTTP date)
     hang: bool = False  # accept requests and never answer
     malformed: str = ""  # "" | "no_tag" | "bad_quote" | "empty" | "cycle" (all three in turn)
+    malformed_200_first: int = 0  # the first N requests get HTTP 200 with a body that is no chat completion
+    malformed_200_shape: str = "cycle"  # one of MALFORMED_200, or "cycle" (each in turn)
+    truncate: bool = False  # cut every reply in half and say finish_reason "length" (max_tokens reached)
 
 
 @dataclass
@@ -187,6 +86,8 @@ class TeacherStats:
     failed: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each request
+    last_body: dict = field(default_factory=dict)  # the JSON body of the latest chat request
 
 
 class TeacherServer:
@@ -224,18 +125,20 @@ class TeacherServer:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": "not found"}})
                     return
-                status, payload = server._respond(body)
+                status, payload, headers = server._respond(body)
                 if status is None:  # hang
                     server._stop.wait()
                     return
-                self._send(status, payload)
+                self._send(status, payload, headers)
 
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload: dict | bytes, headers: dict[str, str] | None = None) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
@@ -273,19 +176,32 @@ class TeacherServer:
             self._slots = threading.Semaphore(self.behaviour.capacity) if self.behaviour.capacity else None
 
     # ------------------------------------------------------------------ replies
-    def _respond(self, body: dict) -> tuple[int | None, dict]:
+    def _respond(self, body: dict) -> tuple[int | None, dict | bytes, dict[str, str]]:
         b = self.behaviour
         with self._lock:
             self.stats.requests += 1
+            self.stats.arrivals.append(time.monotonic())
+            self.stats.last_body = body
             n = self.stats.requests
         if b.hang:
-            return None, {}
+            return None, {}, {}
         if b.fail_always or n <= b.fail_first:
             with self._lock:
                 self.stats.failed += 1
-            return b.fail_status, {"error": {"message": f"simulated {b.fail_status}", "type": "server_error", "code": b.fail_status}}
+            message = b.fail_message or f"simulated {b.fail_status}"
+            error = {"error": {"message": message, "type": "server_error", "code": b.fail_status}}
+            return b.fail_status, error, ({"Retry-After": b.retry_after} if b.retry_after else {})
+        if n <= b.malformed_200_first:
+            with self._lock:
+                self.stats.failed += 1
+            shape = b.malformed_200_shape if b.malformed_200_shape != "cycle" else MALFORMED_200[(n - 1) % len(MALFORMED_200)]
+            return 200, _malformed_200(shape, n), {}
         messages = body.get("messages") or []
         kind, reply = self.reply(messages, n)
+        finish_reason = "stop"
+        if b.truncate:  # as a server does when the reply reaches max_tokens
+            words = reply.split(" ")
+            reply, finish_reason = " ".join(words[: max(1, len(words) // 2)]), "length"
         slots = self._slots
         if slots:
             slots.acquire()
@@ -305,13 +221,13 @@ class TeacherServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", self.model),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": finish_reason}],
             "usage": {
                 "prompt_tokens": len(prompt_text.split()),
                 "completion_tokens": len(reply.split()),
                 "total_tokens": len(prompt_text.split()) + len(reply.split()),
             },
-        }
+        }, {}
 
     def reply(self, messages: list[dict], n: int = 0) -> tuple[str, str]:
         """(kind, text) for a chat request: kind is question, answer or student."""
@@ -337,24 +253,17 @@ class TeacherServer:
         return kind, text
 
 
-def _main(argv: list[str]) -> None:
-    if len(argv) >= 1 and argv[0] == "serve":
-        port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 8000
-        latency = float(argv[argv.index("--latency") + 1]) if "--latency" in argv else 0.0
-        capacity = int(argv[argv.index("--capacity") + 1]) if "--capacity" in argv else None
-        server = TeacherServer(port=port, behaviour=TeacherBehaviour(latency=latency, capacity=capacity)).start()
-        print(f"fake teacher at {server.base_url} (Ctrl-C to stop)", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            server.stop()
-    elif len(argv) == 2 and argv[0] == "tiny-model":
-        print(build_tiny_model(argv[1]))
-    else:
-        print(__doc__)
-        raise SystemExit(2)
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
+def _malformed_200(shape: str, n: int) -> dict | bytes:
+    """An HTTP 200 body that is no usable chat completion (as a broken proxy or server may send)."""
+    if shape == "not_json":
+        return b"<html>502 Bad Gateway</html>"
+    base = {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()), "model": "fake-teacher"}
+    if shape == "no_choices":
+        return base
+    if shape == "empty_choices":
+        return {**base, "choices": []}
+    if shape == "no_message":
+        return {**base, "choices": [{"index": 0, "finish_reason": "stop"}]}
+    if shape == "null_content":
+        return {**base, "choices": [{"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]}
+    raise ValueError(f"malformed_200_shape={shape!r} is not one of {', '.join(MALFORMED_200)} or cycle")

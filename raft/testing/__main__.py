@@ -1,0 +1,33 @@
+"""``python -m raft.testing serve [--port 8000] [--latency S] [--capacity N]`` | ``tiny-model DIR``."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import raft.testing
+from raft.testing.server import TeacherBehaviour, TeacherServer
+from raft.testing.tiny import build_tiny_model
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) >= 1 and argv[0] == "serve":
+        port = int(argv[argv.index("--port") + 1]) if "--port" in argv else 8000
+        latency = float(argv[argv.index("--latency") + 1]) if "--latency" in argv else 0.0
+        capacity = int(argv[argv.index("--capacity") + 1]) if "--capacity" in argv else None
+        server = TeacherServer(port=port, behaviour=TeacherBehaviour(latency=latency, capacity=capacity)).start()
+        print(f"fake teacher at {server.base_url} (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            server.stop()
+    elif len(argv) == 2 and argv[0] == "tiny-model":
+        print(build_tiny_model(argv[1]))
+    else:
+        print(raft.testing.__doc__)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
