@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -50,12 +51,17 @@ def manager(**metadata):
     return TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
 
 
-def make_domain_folder(shared_data: Path, out: Path, n_test: int = 4) -> list[dict]:
-    """A raft.generate-style output folder (dataset/, test.jsonl, train.jsonl) built from real text.
+def make_domain_folder(
+    shared_data: Path, out: Path, n_test: int = 4, no_oracle: tuple[int, ...] = ()
+) -> list[dict]:
+    """A raft.generate-style output folder (dataset/, test.jsonl, train.jsonl, chunks.jsonl) built
+    from real text.
 
     Questions are the fake teacher's "Which words follow «phrase»" about one chunk (the oracle), the
     gold answer the three words that follow the phrase in that chunk, the documents the oracle and
-    three distractors in a fixed shuffled order.
+    three distractors in a fixed shuffled order. The rows at the positions in ``no_oracle`` have the
+    oracle replaced by another chunk (``oracle_index`` null), as raft.generate does with 1 - p of
+    them. ``chunks.jsonl`` holds the pool: chunk ``c{j}`` is the j-th 60-word window.
     """
     words = []
     for name in ("state_of_the_union.txt", "rust_book_ch04-01-what-is-ownership.md"):
@@ -70,6 +76,10 @@ def make_domain_folder(shared_data: Path, out: Path, n_test: int = 4) -> list[di
         documents = base[k:] + base[:k]  # the oracle at a different position in each row
         if sum(" ".join(d.split()).count(phrase) for d in documents) != 1:
             continue  # the phrase must identify the oracle
+        if len(rows) in no_oracle:  # the oracle dropped: one more distractor in its place
+            spare = chunks[(i + 20) % len(chunks)]
+            assert phrase not in " ".join(spare.split())
+            documents = [spare if d == oracle else d for d in documents]
         after = oracle.split(phrase, 1)[1].split()[:3]
         answer = " ".join(after)
         cot = f"It says ##begin_quote##{phrase} {answer}##end_quote##.\n{ANSWER_TAG} {answer}"
@@ -78,7 +88,7 @@ def make_domain_folder(shared_data: Path, out: Path, n_test: int = 4) -> list[di
                 "id": f"q{i}",
                 "question": question,
                 "documents": documents,
-                "oracle_index": documents.index(oracle),
+                "oracle_index": documents.index(oracle) if oracle in documents else None,
                 "cot_answer": cot,
                 "final_answer": answer,
                 "chunk_id": f"c{i}",
@@ -94,6 +104,11 @@ def make_domain_folder(shared_data: Path, out: Path, n_test: int = 4) -> list[di
     ).save_to_disk(str(out / "dataset"))
     for split, part in (("train", train), ("test", test)):
         (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
+    pool = [
+        {"id": f"c{j}", "text": text, "source": "state_of_the_union.txt", "title": f"part {j}"}
+        for j, text in enumerate(chunks)
+    ]
+    (out / "chunks.jsonl").write_text("".join(json.dumps(c) + "\n" for c in pool), encoding="utf-8")
     return test
 
 
@@ -104,7 +119,12 @@ def make_domain_folder(shared_data: Path, out: Path, n_test: int = 4) -> list[di
 
 def test_only_our_tasks_are_indexed():
     assert (TASKS_DIR / "__init__.py").is_file()
-    assert set(manager().all_tasks) == {"raft_hotpot", "raft_hotpot_full", "raft_domain"}
+    assert set(manager().all_tasks) == {
+        "raft_hotpot",
+        "raft_hotpot_full",
+        "raft_domain",
+        "raft_domain_retrieval",
+    }
 
 
 def test_raft_hotpot_prompt_target_and_generation(hotpot_file):
@@ -257,6 +277,133 @@ def test_process_results_scores_the_extracted_answer():
         assert utils.process_results(doc, ["no tag here"])["answer_found"] == 0.0
 
 
+def test_raft_domain_splits_scores_by_oracle(shared_data, tmp_path):
+    """Every doc says whether its oracle is in view; f1/em_(no_)oracle average only the docs that apply."""
+    rows = make_domain_folder(shared_data, tmp_path / "raft_data", n_test=4, no_oracle=(1, 3))
+    utils = _utils("raft_domain")
+    docs = utils.load(raft_domain_data=str(tmp_path / "raft_data"))["test"].to_list()
+    assert [d["has_oracle"] for d in docs] == [True, False, True, False]
+    assert [d["oracle_index"] is None for d in docs] == [r["oracle_index"] is None for r in rows]
+    # right where the oracle is in view, wrong where it is not (what a grounded model would do)
+    outputs = [f"{ANSWER_TAG} {d['final_answer'] if d['has_oracle'] else 'unknown'}" for d in docs]
+    per_doc = [utils.process_results(d, [out]) for d, out in zip(docs, outputs, strict=True)]
+    assert per_doc[0]["f1_oracle"] == (1.0, True) and per_doc[0]["f1_no_oracle"] == (1.0, False)
+    assert per_doc[1]["f1_no_oracle"][1] is True and per_doc[1]["f1_oracle"][1] is False
+    assert all({"f1", "em", "answer_found"} <= set(r) for r in per_doc)
+
+    task = manager(raft_domain_data=str(tmp_path / "raft_data")).load(["raft_domain"])["tasks"]["raft_domain"]
+    agg = task.aggregation()
+    assert {"has_oracle", "f1_oracle", "em_oracle", "f1_no_oracle", "em_no_oracle"} <= set(agg)
+    assert agg["f1"] is not agg["f1_oracle"]  # the split has its own aggregation
+    values = {m: agg[m]([r[m] for r in per_doc]) for m in agg}
+    assert values["has_oracle"] == 0.5
+    assert values["f1_oracle"] == values["em_oracle"] == 1.0  # rows 0 and 2
+    assert values["f1_no_oracle"] == values["em_no_oracle"] == 0.0
+    # a split no doc falls in is NaN, not 0
+    assert math.isnan(agg["f1_no_oracle"]([r["f1_no_oracle"] for r in per_doc if r["f1_oracle"][1]]))
+    assert utils.mean_where([]) != utils.mean_where([])  # NaN
+    # a hand-made row without oracle_index counts in neither split
+    (tmp_path / "plain.jsonl").write_text('{"question": "q", "documents": ["d"], "final_answer": "a"}\n')
+    plain = utils.load(raft_domain_data=str(tmp_path / "plain.jsonl"))["test"][0]
+    assert plain["has_oracle"] is None
+    scored = utils.process_results(plain, ["<ANSWER>: a"])
+    assert scored["has_oracle"][1] is False and not scored["f1_oracle"][1] and not scored["f1_no_oracle"][1]
+
+
+def test_bm25_retrieves_the_chunk_with_the_questions_rare_words():
+    utils = _utils("raft_domain")
+    texts = [
+        "The committee met on Tuesday to discuss the annual budget and the new parking rules.",
+        "Photosynthesis converts sunlight into chemical energy inside the chloroplasts of leaves.",
+        "The budget for the annual festival was approved by the committee after a long meeting.",
+        "Axolotls regenerate limbs; salamanders of Xochimilco are critically endangered.",
+        "Parking rules change on Tuesday: the committee extended the meeting.",
+    ]
+    retriever = utils.Retriever(texts)
+    hits = retriever.top_k(
+        [
+            "Where are the axolotl salamanders from, Xochimilco?",
+            "What do chloroplasts do with sunlight?",
+            "What did the committee say about the budget?",
+        ],
+        k=2,
+    )
+    assert hits[0][0] == 3 and hits[1][0] == 1
+    assert set(hits[2]) == {0, 2} and len(hits[0]) == 2
+    assert retriever.top_k(["the of and"], k=10)[0] and len(retriever.top_k(["x"], k=10)[0]) == 5  # k capped
+
+
+def test_raft_domain_retrieval_reads_the_chunk_pool(shared_data, tmp_path, monkeypatch):
+    rows = make_domain_folder(shared_data, tmp_path / "raft_data", n_test=4, no_oracle=(1,))
+    pool = [json.loads(line) for line in (tmp_path / "raft_data" / "chunks.jsonl").read_text().splitlines()]
+    utils = _utils("raft_domain")
+    expected = utils.Retriever([c["text"] for c in pool]).top_k([r["question"] for r in rows], 4)
+    task = manager(raft_domain_data=str(tmp_path / "raft_data")).load(["raft_domain_retrieval"])["tasks"][
+        "raft_domain_retrieval"
+    ]
+    docs = list(task.eval_docs)
+    assert [d["question"] for d in docs] == [r["question"] for r in rows]
+    for doc, row, hits in zip(docs, rows, expected, strict=True):
+        # the documents are the top 4 of the pool for the question, in rank order, not the row's
+        assert doc["documents"] == [pool[j]["text"] for j in hits] and len(hits) == 4
+        assert doc["retrieved_ids"] == [pool[j]["id"] for j in hits]
+        assert doc["oracle_retrieved"] is (row["chunk_id"] in doc["retrieved_ids"]) is doc["has_oracle"]
+        if doc["oracle_retrieved"]:
+            assert doc["documents"][doc["oracle_index"]] == pool[int(row["chunk_id"][1:])]["text"]
+        # the same student prompt and target as raft_domain
+        assert task.doc_to_text(doc) == student_prompt(doc["documents"], row["question"])
+        assert task.doc_to_target(doc) == row["final_answer"]
+    # the row's own oracle_index does not matter: its question still finds its chunk
+    assert docs[1]["oracle_retrieved"] and rows[1]["oracle_index"] is None
+    assert (
+        task.config.generation_kwargs
+        == manager(raft_domain_data=str(tmp_path / "raft_data"))
+        .load(["raft_domain"])["tasks"]["raft_domain"]
+        .config.generation_kwargs
+    )
+    assert task.config.generation_kwargs["max_gen_toks"] == 800
+    assert {"oracle_retrieved", "f1_oracle", "f1_no_oracle", "em_oracle", "em_no_oracle"} <= set(
+        task.aggregation()
+    )
+
+    # k: metadata, else RAFT_RETRIEVAL_K, else the task's 4; from a JSONL file, chunks.jsonl beside it
+    test_file = str(tmp_path / "raft_data" / "test.jsonl")
+    assert len(utils.load_retrieval(raft_domain_data=test_file)["test"][0]["documents"]) == 4
+    monkeypatch.setenv("RAFT_RETRIEVAL_K", "2")
+    assert len(utils.load_retrieval(raft_domain_data=test_file)["test"][0]["documents"]) == 2
+    one = utils.load_retrieval(raft_domain_data=test_file, raft_retrieval_k=1)["test"]
+    assert [d["documents"] for d in one] == [[pool[h[0]]["text"]] for h in expected]
+    monkeypatch.setenv("RAFT_RETRIEVAL_K", "0")
+    with pytest.raises(ConfigError, match="RAFT_RETRIEVAL_K"):
+        utils.load_retrieval(raft_domain_data=test_file)
+    monkeypatch.delenv("RAFT_RETRIEVAL_K")
+
+    # scoring: oracle_retrieved is a 0/1 metric, the split follows it
+    doc = docs[0]
+    scored = utils.process_results_retrieval(doc, [f"{ANSWER_TAG} {doc['final_answer']}"])
+    assert scored["oracle_retrieved"] == float(doc["oracle_retrieved"])
+    assert scored["f1_oracle"] == (1.0, doc["oracle_retrieved"]) and scored["f1"] == 1.0
+
+
+def test_raft_domain_retrieval_errors_are_one_line(shared_data, tmp_path):
+    utils = _utils("raft_domain")
+    make_domain_folder(shared_data, tmp_path / "raft_data", n_test=2)
+    (tmp_path / "raft_data" / "chunks.jsonl").unlink()  # a folder from an older raft.generate
+    with pytest.raises(ConfigError) as e:
+        utils.load_retrieval(raft_domain_data=str(tmp_path / "raft_data"))
+    message = str(e.value)
+    assert "\n" not in message and "chunks.jsonl" in message and "raft_data" in message
+    assert "re-run raft.generate with this version, or use raft_domain" in message
+    # the same through lm-eval
+    with pytest.raises(ConfigError, match="use raft_domain"):
+        manager(raft_domain_data=str(tmp_path / "raft_data")).load(["raft_domain_retrieval"])
+    (tmp_path / "raft_data" / "chunks.jsonl").write_text('{"id": "other", "text": "t"}\n')
+    with pytest.raises(ConfigError, match="chunk_id 'c0' is not in chunks.jsonl"):
+        utils.load_retrieval(raft_domain_data=str(tmp_path / "raft_data"))
+    with pytest.raises(ConfigError, match="RAFT_DOMAIN_DATA"):
+        utils.load_retrieval()
+
+
 # --------------------------------------------------------------------------------------------------
 # running the tasks: hf (base and LoRA), local-chat-completions against an OpenAI-compatible server
 # --------------------------------------------------------------------------------------------------
@@ -367,6 +514,79 @@ def test_local_chat_completions_against_a_server(teacher, shared_data, tmp_path,
     metrics = results["results"]["raft_hotpot"]
     assert metrics["answer_found,none"] == 1.0 and metrics["f1,none"] == 0.0
     assert teacher.stats.completed == 3
+
+
+@pytest.mark.slow
+def test_raft_domain_split_against_a_server(teacher, shared_data, tmp_path):
+    """The fake teacher answers right exactly when the oracle is in view: f1_oracle 1, f1_no_oracle 0."""
+    rows = make_domain_folder(shared_data, tmp_path / "raft_data", n_test=4, no_oracle=(2,))
+    args = {
+        "model": "fake-teacher",
+        "base_url": f"{teacher.base_url}/chat/completions",
+        "tokenized_requests": False,
+    }
+    meta = {"raft_domain_data": str(tmp_path / "raft_data")}
+    results = _evaluate("local-chat-completions", args, ["raft_domain"], meta, limit=None, max_gen_toks=800)
+    m = results["results"]["raft_domain"]
+    assert m["f1,none"] == m["em,none"] == 0.75 and m["answer_found,none"] == 1.0
+    assert m["has_oracle,none"] == 0.75
+    assert m["f1_oracle,none"] == m["em_oracle,none"] == 1.0
+    assert m["f1_no_oracle,none"] == m["em_no_oracle,none"] == 0.0
+    assert m["f1_oracle_stderr,none"] == "N/A"  # no closed form for the custom aggregation
+    samples = sorted(results["samples"]["raft_domain"], key=lambda s: s["doc_id"])
+    assert [s["doc"]["has_oracle"] for s in samples] == [r["oracle_index"] is not None for r in rows]
+    assert [s["f1"] for s in samples] == [1.0, 1.0, 0.0, 1.0]
+
+    # a test split with the oracle in every row: the no-oracle split is NaN, the rest as before
+    make_domain_folder(shared_data, tmp_path / "all_oracle", n_test=2)
+    meta = {"raft_domain_data": str(tmp_path / "all_oracle")}
+    m = _evaluate("local-chat-completions", args, ["raft_domain"], meta, limit=None, max_gen_toks=800)[
+        "results"
+    ]["raft_domain"]
+    assert m["f1_oracle,none"] == 1.0 and m["has_oracle,none"] == 1.0
+    assert math.isnan(m["f1_no_oracle,none"]) and math.isnan(m["em_no_oracle,none"])
+
+
+@pytest.mark.slow
+def test_raft_domain_retrieval_against_a_server(teacher, shared_data, tmp_path):
+    """Retrieval in the loop at k=1. A decoy chunk that repeats question 0's phrase (followed by
+    other words) outranks its oracle, so the fake teacher answers from the decoy: F1 0, oracle not
+    retrieved. The fake teacher answers right exactly when the retrieved chunk is the oracle."""
+    rows = make_domain_folder(shared_data, tmp_path / "raft_data", n_test=4)
+    phrase = re.search(r"«(.+?)»", rows[0]["question"]).group(1)
+    decoy = f"{phrase} decoy words here. {phrase} decoy words here."
+    with (tmp_path / "raft_data" / "chunks.jsonl").open("a") as f:
+        f.write(json.dumps({"id": "decoy", "text": decoy, "source": "x", "title": "x"}) + "\n")
+    pool = [json.loads(line) for line in (tmp_path / "raft_data" / "chunks.jsonl").read_text().splitlines()]
+    top = _utils("raft_domain").Retriever([c["text"] for c in pool]).top_k([r["question"] for r in rows], 1)
+    retrieved = [pool[h[0]]["id"] == r["chunk_id"] for h, r in zip(top, rows, strict=True)]
+    assert pool[top[0][0]]["id"] == "decoy" and 0 < sum(retrieved) < len(rows)
+
+    args = {
+        "model": "fake-teacher",
+        "base_url": f"{teacher.base_url}/chat/completions",
+        "tokenized_requests": False,
+    }
+    meta = {"raft_domain_data": str(tmp_path / "raft_data"), "raft_retrieval_k": 1}
+    results = _evaluate(
+        "local-chat-completions", args, ["raft_domain_retrieval"], meta, limit=None, max_gen_toks=800
+    )
+    m = results["results"]["raft_domain_retrieval"]
+    share = sum(retrieved) / len(rows)
+    assert m["oracle_retrieved,none"] == share and m["f1,none"] == share and m["answer_found,none"] == 1.0
+    assert m["f1_oracle,none"] == m["em_oracle,none"] == 1.0
+    assert m["f1_no_oracle,none"] == m["em_no_oracle,none"] == 0.0
+    assert teacher.stats.by_kind.get("student") == len(rows)
+    for s in results["samples"]["raft_domain_retrieval"]:
+        doc, row, hit = s["doc"], rows[s["doc_id"]], top[s["doc_id"]]
+        assert doc["retrieved_ids"] == [pool[hit[0]]["id"]] and doc["documents"] == [pool[hit[0]]["text"]]
+        assert s["oracle_retrieved"] == float(retrieved[s["doc_id"]]) == s["f1"]
+        # the server got the student prompt over the retrieved chunk, not the row's documents
+        prompt = s["arguments"][0][0]
+        messages = json.loads(prompt[0] if isinstance(prompt, tuple) else prompt)
+        assert messages == [{"role": "user", "content": student_prompt(doc["documents"], row["question"])}]
+        if s["doc_id"] == 0:
+            assert "decoy words here" in s["filtered_resps"][0]
 
 
 @pytest.mark.slow

@@ -34,14 +34,20 @@ def cfg(*args: str):
     return load_config("evaluate", list(args))
 
 
-def domain_jsonl(shared_data: Path, path: Path, n: int = 3) -> list[dict]:
-    """A small raft_domain test split: fake-teacher questions about real text, gold = the next 3 words."""
+def domain_jsonl(
+    shared_data: Path, path: Path, n: int = 3, no_oracle: tuple[int, ...] | None = None
+) -> list[dict]:
+    """A small raft_domain test split: fake-teacher questions about real text, gold = the next 3 words.
+
+    With ``no_oracle`` (row numbers, possibly none), rows as raft.generate writes them: ``chunk_id``
+    and ``oracle_index`` (null for those rows, whose oracle is replaced by another chunk), and the
+    chunk pool in ``chunks.jsonl`` beside the file."""
     from raft.testing import fake_questions
 
     words = (
         (shared_data / "docs" / "rust_book_ch04-01-what-is-ownership.md").read_text(encoding="utf-8").split()
     )
-    chunks = [" ".join(words[i : i + 50]) for i in range(0, 50 * 4 * n, 50)]
+    chunks = [" ".join(words[i : i + 50]) for i in range(0, 50 * 5 * n, 50)]
     rows = []
     for i in range(n):
         oracle, others = chunks[4 * i], chunks[4 * i + 1 : 4 * i + 4]
@@ -49,15 +55,24 @@ def domain_jsonl(shared_data: Path, path: Path, n: int = 3) -> list[dict]:
         phrase = re.search(r"«(.+?)»", question).group(1)
         documents = [others[0], others[1], oracle, others[2]]
         assert sum(d.count(phrase) for d in documents) == 1
-        rows.append(
-            {
-                "id": f"r{i}",
-                "question": question,
-                "documents": documents,
-                "final_answer": " ".join(oracle.split(phrase, 1)[1].split()[:3]),
-            }
-        )
+        row = {
+            "id": f"r{i}",
+            "question": question,
+            "documents": documents,
+            "final_answer": " ".join(oracle.split(phrase, 1)[1].split()[:3]),
+        }
+        if no_oracle is not None:
+            row.update(chunk_id=f"c{4 * i}", oracle_index=2)
+            if i in no_oracle:
+                assert phrase not in chunks[4 * n + i]
+                row.update(oracle_index=None, documents=[others[0], others[1], chunks[4 * n + i], others[2]])
+        rows.append(row)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    if no_oracle is not None:
+        pool = [{"id": f"c{j}", "text": t, "source": "rust.md", "title": ""} for j, t in enumerate(chunks)]
+        (path.parent / "chunks.jsonl").write_text(
+            "".join(json.dumps(c) + "\n" for c in pool), encoding="utf-8"
+        )
     return rows
 
 
@@ -120,6 +135,68 @@ def test_model_args_per_backend(tmp_path):
         )["model"]
         == "raft-lora"
     )
+
+
+def test_vllm_bounds_the_context_and_batches_everything():
+    """vLLM gets max_model_len (not the model's 131k context) and batch_size=auto; hf is unchanged."""
+    from raft.evaluate import batch_size, vllm_max_model_len
+
+    vllm = cfg("model=m", "backend=vllm")
+    assert model_args(vllm) == {"pretrained": "m", "dtype": "auto", "max_model_len": 8192}  # nothing computed
+    assert model_args(vllm, 1000)["max_model_len"] == 2048  # 1,000 prompt + 800 new tokens, up to 256
+    assert vllm_max_model_len(vllm, 3000) == 3840 and vllm_max_model_len(vllm, 2784) == 3584
+    assert model_args(cfg("model=m", "backend=vllm", "max_model_len=6000"), 1000)["max_model_len"] == 6000
+    assert batch_size(vllm) == "auto" and batch_size(cfg("model=m", "backend=vllm", "batch_size=8")) == "auto"
+    hf = cfg("model=m", "batch_size=8")
+    assert model_args(hf) == model_args(hf, 1000) == {"pretrained": "m", "dtype": "auto"}
+    assert batch_size(hf) == 8
+    assert batch_size(cfg("model=m", "backend=local-chat-completions", "base_url=http://h/v1")) == 1
+    with pytest.raises(ConfigError, match="max_model_len=800 must exceed max_new_tokens=800"):
+        check(cfg("model=m", "backend=vllm", "max_model_len=800"))
+    with pytest.raises(ConfigError, match="retrieval_k=0"):
+        check(cfg("model=m", "tasks=[raft_domain_retrieval]", "retrieval_k=0"))
+
+
+def test_evaluate_sizes_vllms_context_from_the_prompts(tiny_model, shared_data, tmp_path, monkeypatch):
+    """What raft.evaluate hands lm-eval for backend=vllm (vLLM itself cannot be installed here)."""
+    import lm_eval
+    from transformers import AutoTokenizer
+
+    from raft.evaluate import evaluate
+    from raft.prompts import student_prompt
+
+    rows = domain_jsonl(shared_data, tmp_path / "test.jsonl", n=3)
+    calls = []
+
+    def spy(**kwargs):
+        calls.append(kwargs)
+        return {"config": {}, "results": {}}
+
+    monkeypatch.setattr(lm_eval, "simple_evaluate", spy)
+    base = [f"model={tiny_model}", "tasks=[raft_domain]", f"data={tmp_path / 'test.jsonl'}"]
+    evaluate(cfg(*base, "backend=vllm"))
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    lengths = []
+    for r in rows:
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": student_prompt(r["documents"], r["question"])}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        lengths.append(len(tok(text, add_special_tokens=False)["input_ids"]))
+    expected = -(-(max(lengths) + 800) // 256) * 256
+    assert calls[-1]["model"] == "vllm" and calls[-1]["batch_size"] == "auto"
+    assert calls[-1]["model_args"]["max_model_len"] == expected
+    assert max(lengths) + 800 <= expected < max(lengths) + 800 + 256
+    # limit: only the prompts that will be asked; an explicit max_model_len is used as it is
+    evaluate(cfg(*base, "backend=vllm", "limit=1"))
+    assert calls[-1]["model_args"]["max_model_len"] == -(-(lengths[0] + 800) // 256) * 256
+    evaluate(cfg(*base, "backend=vllm", "max_model_len=5000"))
+    assert calls[-1]["model_args"]["max_model_len"] == 5000
+    # hf: the same arguments as before
+    evaluate(cfg(*base, "batch_size=4"))
+    assert calls[-1]["model"] == "hf" and calls[-1]["batch_size"] == 4
+    assert calls[-1]["model_args"] == {"pretrained": str(tiny_model), "dtype": "auto"}
 
 
 def test_unknown_task_and_missing_data_are_one_line_errors(tiny_model, tmp_path):
@@ -254,3 +331,79 @@ def test_local_chat_completions_run_scores_a_perfect_server(teacher, shared_data
     assert [s["answer"] for s in samples] == [r["final_answer"] for r in rows]
     assert all(ANSWER_TAG in s["output"] for s in samples)
     assert teacher.stats.by_kind.get("student") == len(rows)
+
+
+@pytest.mark.slow
+def test_domain_split_and_retrieval_runs_and_report(teacher, shared_data, tmp_path, capsys):
+    """raft_domain with a row whose oracle was dropped, then raft_domain_retrieval, through
+    python -m raft.evaluate: results.json (null for an empty split), samples, the report table."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = domain_jsonl(shared_data, data / "test.jsonl", n=3, no_oracle=(1,))
+    served = [
+        "model=fake-teacher",
+        "backend=local-chat-completions",
+        f"base_url={teacher.base_url}",
+        f"data={data}",
+    ]
+    main(cfg(*served, "tasks=[raft_domain]", f"output={tmp_path / 'domain'}", "label=domain"))
+    m = json.loads((tmp_path / "domain" / "results.json").read_text())["results"]["raft_domain"]
+    assert m["f1,none"] == pytest.approx(2 / 3) and m["has_oracle,none"] == pytest.approx(2 / 3)
+    assert m["f1_oracle,none"] == m["em_oracle,none"] == 1.0
+    assert m["f1_no_oracle,none"] == m["em_no_oracle,none"] == 0.0
+    samples = [
+        json.loads(line)
+        for line in (tmp_path / "domain" / "samples_raft_domain.jsonl").read_text().splitlines()
+    ]
+    assert [s["has_oracle"] for s in samples] == [True, False, True]
+    assert [s["chunk_id"] for s in samples] == [r["chunk_id"] for r in rows]
+    assert [s["f1"] for s in samples] == [1.0, 0.0, 1.0]
+
+    main(
+        cfg(
+            *served,
+            "tasks=[raft_domain_retrieval]",
+            "retrieval_k=5",
+            f"output={tmp_path / 'retr'}",
+            "label=retr",
+        )
+    )
+    text = (tmp_path / "retr" / "results.json").read_text()
+    assert (
+        "oracle_retrieved 1.0000, f1_oracle 1.0000, em_oracle 1.0000, f1_no_oracle —"
+        in capsys.readouterr().out
+    )
+
+    def no_nan(name):
+        raise AssertionError(f"{name} in results.json")
+
+    m = json.loads(text, parse_constant=no_nan)["results"]["raft_domain_retrieval"]  # strict JSON
+    assert m["oracle_retrieved,none"] == 1.0 and m["f1,none"] == 1.0 and m["f1_oracle,none"] == 1.0
+    assert m["f1_no_oracle,none"] is None and m["em_no_oracle,none"] is None  # no question missed its oracle
+    samples = [
+        json.loads(line)
+        for line in (tmp_path / "retr" / "samples_raft_domain_retrieval.jsonl").read_text().splitlines()
+    ]
+    assert all(s["oracle_retrieved"] is True and s["has_oracle"] is True for s in samples)
+    assert all(len(s["retrieved_ids"]) == 5 and s["chunk_id"] in s["retrieved_ids"] for s in samples)
+    assert yaml.safe_load((tmp_path / "retr" / "recipe.yaml").read_text())["retrieval_k"] == 5
+
+    paths = report([tmp_path / "domain", tmp_path / "retr"], tmp_path / "report")
+    lines = [line for line in paths["table"].read_text().splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    table = {
+        cells[1]: dict(zip(header, cells, strict=True))
+        for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines[1:])
+    }
+    assert (
+        table["domain"]["oracle share"],
+        table["domain"]["F1 oracle"],
+        table["domain"]["F1 no oracle"],
+    ) == ("0.6667", "1.0000", "0.0000")
+    assert (table["retr"]["oracle share"], table["retr"]["F1 oracle"], table["retr"]["F1 no oracle"]) == (
+        "1.0000",
+        "1.0000",
+        "—",
+    )
+    page = paths["html"].read_text()
+    assert "F1 no oracle" in page and "not retrieved" not in page and ">retrieved<" in page

@@ -253,3 +253,63 @@ def test_report_html_summary_is_a_table(four_runs, tmp_path):
     assert parser.tables[1]["id"] == "samples"
     assert not any("| task |" in pre or "---|" in pre for pre in parser.pre)  # no Markdown in a <pre>
     assert "| task |" not in page
+
+
+def test_report_shows_the_oracle_split_and_a_dash_for_an_empty_one(tmp_path):
+    """raft_domain runs get 'oracle share', 'F1 oracle', 'F1 no oracle' columns; a split without
+    questions is NaN in lm-eval's results, null in results.json and "—" in the report."""
+    m = "meta-llama/Llama-3.1-8B-Instruct"
+    base = fake_run(tmp_path / "base", m, 0.40, task="raft_domain")
+    tuned = fake_run(tmp_path / "raft", m, 0.60, adapter="outputs/raft", task="raft_domain")
+    for folder, split in (
+        (base, {"has_oracle": 0.8, "f1_oracle": 0.45, "f1_no_oracle": 0.2, "em_oracle": 0.3, "em_no_oracle": 0.1}),
+        (tuned, {"has_oracle": 1.0, "f1_oracle": 0.6, "f1_no_oracle": float("nan"), "em_oracle": 0.3, "em_no_oracle": float("nan")}),
+    ):  # fmt: skip
+        record = json.loads((folder / "results.json").read_text())
+        record["results"]["raft_domain"].update({f"{k},none": v for k, v in split.items()})
+        samples = [{"doc_id": 0, "doc": {"question": "q", "final_answer": "a", "has_oracle": False}, "target": "a",
+                    "filtered_resps": ["<ANSWER>: a"], "f1": 1.0, "em": 1.0, "answer_found": 1.0}]  # fmt: skip
+        write_results({**record, "samples": {"raft_domain": samples}}, cfg(*_args(record)))
+    text = (tuned / "results.json").read_text()
+    assert "NaN" not in text and '"f1_no_oracle,none": null' in text
+    assert json.loads((tuned / "samples_raft_domain.jsonl").read_text())["has_oracle"] is False
+
+    # a folder of the lm_eval CLI keeps NaN as lm-eval writes it
+    cli = tmp_path / "cli"
+    cli.mkdir()
+    record = json.loads(text)
+    record.pop("raft")
+    record["results"]["raft_domain"]["f1_no_oracle,none"] = float("nan")
+    record["config"] = {"model": "hf", "model_args": f"pretrained={m},peft=outputs/other"}
+    (cli / "results_2025.json").write_text(json.dumps(record))
+    assert "NaN" in (cli / "results_2025.json").read_text()
+    hotpot = fake_run(tmp_path / "hotpot", m, 0.5)
+
+    paths = report([base, tuned, cli, hotpot], tmp_path / "report")
+    lines = [line for line in paths["table"].read_text().splitlines() if line.startswith("| ")]
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    rows = {(r[0], r[1]): dict(zip(cells[0], r, strict=True)) for r in cells[1:]}
+    name = "Llama-3.1-8B-Instruct"
+    b, t = rows["raft_domain", f"{name} (16-bit)"], rows["raft_domain", f"{name} + raft (16-bit)"]
+    c, h = rows["raft_domain", f"{name} + other (16-bit)"], rows["raft_hotpot", f"{name} (16-bit)"]
+    assert (b["oracle share"], b["F1 oracle"], b["F1 no oracle"]) == ("0.8000", "0.4500", "0.2000")
+    assert (t["oracle share"], t["F1 oracle"], t["F1 no oracle"]) == ("1.0000", "0.6000", "—")
+    assert c["F1 no oracle"] == "—" and c["F1"] == "0.6000"
+    assert (h["oracle share"], h["F1 oracle"], h["F1 no oracle"]) == ("", "", "")  # not a raft_domain task
+    page = paths["html"].read_text()
+    assert "<th>F1 no oracle</th>" in page and "<td>—</td>" in page
+    assert load_run(tuned).metrics["raft_domain"]["f1_oracle"] == 0.6
+
+    # without a raft_domain run the table is as before
+    only_hotpot = report([hotpot], tmp_path / "report2")["table"].read_text()
+    assert "oracle" not in only_hotpot and "F1 no oracle" in lines[0]
+
+
+def _args(record: dict) -> list[str]:
+    """The raft.evaluate settings a results.json was written with (for rewriting it)."""
+    c = record["raft_config"]
+    return [
+        f"model={c['model']}",
+        f"output={c['output']}",
+        f"load_in_4bit={str(c['load_in_4bit']).lower()}",
+    ] + ([f"adapter={c['adapter']}"] if c["adapter"] else [])

@@ -1,4 +1,4 @@
-"""Data, prompt and scoring for the ``raft_domain`` lm-eval task: the test split of a ``raft.generate`` run.
+"""Data, prompt and scoring for the ``raft_domain`` lm-eval tasks: the test split of a ``raft.generate`` run.
 
 Where the data comes from, first match wins:
 
@@ -7,14 +7,29 @@ Where the data comes from, first match wins:
 2. the environment variable ``RAFT_DOMAIN_DATA``.
 
 The path is the output folder of ``python -m raft.generate`` (``OUT/dataset`` saved with
-``save_to_disk``, else ``OUT/test.jsonl``) or a JSONL file of rows. Each row is asked exactly as the
-student saw it in training: ``raft.prompts.student_prompt(row.documents, row.question)`` with the
-already shuffled documents (the oracle may be missing, as in training); the gold answer is
+``save_to_disk``, else ``OUT/test.jsonl``) or a JSONL file of rows. The gold answer is
 ``final_answer``, scored with the official HotpotQA F1 / EM (``raft.metrics``).
+
+``raft_domain`` asks each row exactly as the student saw it in training:
+``raft.prompts.student_prompt(row.documents, row.question)`` with the already shuffled documents
+(the oracle may be missing, as in training). Besides F1 / EM / answer_found over all rows it reports
+them split by whether the oracle chunk is among the documents (``oracle_index`` not null):
+``f1_oracle`` / ``em_oracle`` and ``f1_no_oracle`` / ``em_no_oracle``, and ``has_oracle``, the share
+of rows with the oracle. A row without an ``oracle_index`` column (a hand-made file) counts in
+neither split. A split no row falls in is NaN (``mean_where``).
+
+``raft_domain_retrieval`` asks the same questions in the same template, but the documents are the
+top ``k`` chunks that BM25 (bm25s) retrieves for the question from the run's whole chunk pool
+(``OUT/chunks.jsonl``, beside the JSONL file when the path is one), in rank order. ``k``: task
+metadata ``raft_retrieval_k`` (``raft.evaluate retrieval_k=``), else the environment variable
+``RAFT_RETRIEVAL_K``, else the task's ``dataset_kwargs.retrieval_k`` (4). It reports
+``oracle_retrieved`` (share of questions whose oracle chunk, the row's ``chunk_id``, is among the
+``k``) and the same F1 / EM splits, where "oracle" means "retrieved".
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,8 +42,26 @@ from raft.prompts import student_prompt
 
 ENV_VAR = "RAFT_DOMAIN_DATA"
 METADATA_KEY = "raft_domain_data"
+K_ENV_VAR = "RAFT_RETRIEVAL_K"
+K_METADATA_KEY = "raft_retrieval_k"
+DEFAULT_K = 4
+CHUNKS_FILE = "chunks.jsonl"
 REQUIRED = ("question", "documents", "final_answer")
 KEEP = ("id", "question", "documents", "final_answer", "oracle_index", "chunk_id", "source")
+
+
+# --------------------------------------------------------------------------------------------------
+# the test split
+# --------------------------------------------------------------------------------------------------
+
+
+def source(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[str, str]:
+    """(where the setting came from, the folder or file) of the raft.generate data."""
+    if metadata.get(METADATA_KEY):
+        return f"metadata {METADATA_KEY}", str(metadata[METADATA_KEY])
+    if os.environ.get(ENV_VAR):
+        return ENV_VAR, os.environ[ENV_VAR]
+    raise ConfigError(f"{task} needs data: set {ENV_VAR} to a raft.generate output folder")
 
 
 def _rows(path: Path) -> tuple[Path, list[dict[str, Any]]]:
@@ -48,23 +81,18 @@ def _rows(path: Path) -> tuple[Path, list[dict[str, Any]]]:
     raise FileNotFoundError(path)
 
 
-def load(**metadata: Any) -> datasets.DatasetDict:
-    """``custom_dataset`` of the task: a DatasetDict with the split ``test``."""
-    if metadata.get(METADATA_KEY):
-        origin, where = f"metadata {METADATA_KEY}", str(metadata[METADATA_KEY])
-    elif os.environ.get(ENV_VAR):
-        origin, where = ENV_VAR, os.environ[ENV_VAR]
-    else:
-        raise ConfigError(f"raft_domain needs data: set {ENV_VAR} to a raft.generate output folder")
+def test_rows(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[Path, Path, list[dict[str, Any]]]:
+    """(the configured path, what was read, the checked rows of the test split)."""
+    origin, where = source(metadata, task)
     try:
         read, rows = _rows(Path(where))
     except FileNotFoundError:
         raise ConfigError(
-            f"raft_domain data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "
+            f"{task} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "
             f"nor a JSONL file; check {origin}"
         ) from None
     except OSError as e:
-        raise ConfigError(f"raft_domain data ({origin}={where}): cannot read ({e}); check {origin}") from None
+        raise ConfigError(f"{task} data ({origin}={where}): cannot read ({e}); check {origin}") from None
     if not rows:
         raise ConfigError(f"{read}: the test split is empty")
     for i, row in enumerate(rows):
@@ -73,16 +101,166 @@ def load(**metadata: Any) -> datasets.DatasetDict:
             raise ConfigError(f"{read} row {i}: missing column {', '.join(missing)}")
         if not isinstance(row["documents"], list) or not all(isinstance(d, str) for d in row["documents"]):
             raise ConfigError(f"{read} row {i}: 'documents' is not a list of strings")
-    keep = [c for c in KEEP if c in rows[0]]
+    return Path(where), read, rows
+
+
+def has_oracle(row: dict[str, Any]) -> bool | None:
+    """Whether the oracle chunk is among the row's documents; None when the row does not say."""
+    if "oracle_index" not in row:
+        return None
+    return row["oracle_index"] is not None
+
+
+def _dataset(rows: list[dict[str, Any]], columns: list[str]) -> datasets.DatasetDict:
     return datasets.DatasetDict(
-        {"test": datasets.Dataset.from_list([{c: r.get(c) for c in keep} for r in rows])}
+        {"test": datasets.Dataset.from_list([{c: r.get(c) for c in columns} for r in rows])}
     )
+
+
+def load(**metadata: Any) -> datasets.DatasetDict:
+    """``custom_dataset`` of ``raft_domain``: a DatasetDict with the split ``test``."""
+    _, _, rows = test_rows(metadata)
+    keep = [c for c in KEEP if c in rows[0]]
+    return _dataset([{**r, "has_oracle": has_oracle(r)} for r in rows], [*keep, "has_oracle"])
+
+
+# --------------------------------------------------------------------------------------------------
+# the retrieval variant
+# --------------------------------------------------------------------------------------------------
+
+
+def read_chunks(path: Path) -> list[dict[str, Any]]:
+    """The chunk pool of a raft.generate run: ``chunks.jsonl`` in the folder (beside the file)."""
+    folder = path if path.is_dir() else path.parent
+    file = folder / CHUNKS_FILE
+    if not file.is_file():
+        raise ConfigError(
+            f"{folder}: no {CHUNKS_FILE} (the run's chunk pool, which raft_domain_retrieval retrieves from); "
+            "re-run raft.generate with this version, or use raft_domain"
+        )
+    chunks = read_jsonl(file)
+    if not chunks:
+        raise ConfigError(f"{file}: empty")
+    for i, c in enumerate(chunks):
+        if not isinstance(c.get("id"), str | int) or not isinstance(c.get("text"), str):
+            raise ConfigError(f"{file} line {i + 1}: needs an 'id' and a 'text'")
+    return chunks
+
+
+def resolve_k(metadata: dict[str, Any], default: Any = DEFAULT_K) -> int:
+    """k: metadata raft_retrieval_k, else RAFT_RETRIEVAL_K, else the task's default."""
+    for origin, value in (
+        (f"metadata {K_METADATA_KEY}", metadata.get(K_METADATA_KEY)),
+        (K_ENV_VAR, os.environ.get(K_ENV_VAR)),
+        ("retrieval_k", default),
+    ):
+        if value is None or value == "":
+            continue
+        try:
+            k = int(value)
+        except (TypeError, ValueError):
+            k = 0
+        if k < 1 or str(value).strip() != str(k):
+            raise ConfigError(
+                f"{origin}={value!r}: the number of retrieved chunks must be a whole number >= 1"
+            )
+        return k
+    return DEFAULT_K
+
+
+class Retriever:
+    """BM25 (bm25s, English stopwords removed) over chunk texts, as raft.samples.HardDistractors."""
+
+    def __init__(self, texts: list[str]):
+        import bm25s
+
+        self.size = len(texts)
+        tokens = bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(tokens, show_progress=False)
+
+    def top_k(self, queries: list[str], k: int) -> list[list[int]]:
+        """For each query, the indices of the ``k`` best chunks, best first."""
+        import bm25s
+
+        if not queries:
+            return []
+        tokens = bm25s.tokenize(queries, stopwords="en", return_ids=False, show_progress=False)
+        hits, _ = self.bm25.retrieve(tokens, k=min(k, self.size), show_progress=False)
+        return [[int(j) for j in row] for row in hits.tolist()]
+
+
+def load_retrieval(retrieval_k: Any = DEFAULT_K, **metadata: Any) -> datasets.DatasetDict:
+    """``custom_dataset`` of ``raft_domain_retrieval``: the test questions with the top-k chunks
+    retrieved from ``chunks.jsonl`` as their documents (see the module docstring)."""
+    task = "raft_domain_retrieval"
+    k = resolve_k(metadata, retrieval_k)
+    where, read, rows = test_rows(metadata, task)
+    chunks = read_chunks(where)
+    index = {str(c["id"]): i for i, c in enumerate(chunks)}
+    for i, row in enumerate(rows):
+        if row.get("chunk_id") is None:
+            raise ConfigError(f"{read} row {i}: no chunk_id (which chunk the question is about)")
+        if str(row["chunk_id"]) not in index:
+            raise ConfigError(
+                f"{read} row {i}: chunk_id {row['chunk_id']!r} is not in {CHUNKS_FILE} (a file from another run?)"
+            )
+    ranked = Retriever([c["text"] for c in chunks]).top_k([r["question"] for r in rows], k)
+    out = []
+    for row, hits in zip(rows, ranked, strict=True):
+        oracle = index[str(row["chunk_id"])]
+        found = oracle in hits
+        out.append(
+            {
+                **{c: row.get(c) for c in ("id", "question", "final_answer", "chunk_id", "source")},
+                "documents": [chunks[j]["text"] for j in hits],
+                "retrieved_ids": [str(chunks[j]["id"]) for j in hits],
+                "oracle_index": hits.index(oracle) if found else None,
+                "oracle_retrieved": found,
+                "has_oracle": found,
+            }
+        )
+    return _dataset(out, list(out[0]))
+
+
+# --------------------------------------------------------------------------------------------------
+# prompt and scoring
+# --------------------------------------------------------------------------------------------------
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
     return student_prompt(doc["documents"], doc["question"])
 
 
-def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """F1, EM (official HotpotQA rules) and whether the output has the <ANSWER>: tag."""
-    return score(results[0], doc["final_answer"])
+def split_scores(scores: dict[str, float], oracle: bool | None) -> dict[str, tuple[float, bool]]:
+    """F1 / EM as (value, applies) pairs for the rows with and without the oracle (see mean_where)."""
+    return {
+        "f1_oracle": (scores["f1"], oracle is True),
+        "em_oracle": (scores["em"], oracle is True),
+        "f1_no_oracle": (scores["f1"], oracle is False),
+        "em_no_oracle": (scores["em"], oracle is False),
+    }
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """F1, EM (official HotpotQA rules), whether the output has the <ANSWER>: tag, and for every doc
+    that load() built (it has ``has_oracle``) the same split by whether the oracle was in view."""
+    scores = score(results[0], doc["final_answer"])
+    if "has_oracle" not in doc:
+        return scores
+    oracle = doc["has_oracle"]
+    return {**scores, "has_oracle": (float(bool(oracle)), oracle is not None), **split_scores(scores, oracle)}
+
+
+def process_results_retrieval(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
+    """As process_results, with ``oracle_retrieved`` (0 or 1) in place of ``has_oracle``."""
+    scores = score(results[0], doc["final_answer"])
+    found = bool(doc["oracle_retrieved"])
+    return {**scores, "oracle_retrieved": float(found), **split_scores(scores, found)}
+
+
+def mean_where(items: list[tuple[float, bool]]) -> float:
+    """The mean of the values whose flag is true; NaN when none is (lm-eval writes it as NaN,
+    raft.evaluate as null, and its report shows "—")."""
+    values = [float(v) for v, applies in items if applies]
+    return sum(values) / len(values) if values else math.nan

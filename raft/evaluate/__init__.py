@@ -7,24 +7,33 @@
     python -m raft.evaluate report outputs/eval/base outputs/eval/raft [--out outputs/report]
 
 Evaluation calls ``lm_eval.simple_evaluate`` on the tasks in ``eval_tasks/`` (``raft_hotpot``,
-``raft_hotpot_full``, ``raft_domain``) through a ``TaskManager`` that indexes only that folder, the
-same tasks as the documented command ``lm_eval --tasks raft_hotpot --include_path eval_tasks``.
+``raft_hotpot_full``, ``raft_domain``, ``raft_domain_retrieval``) through a ``TaskManager`` that
+indexes only that folder, the same tasks as the documented command
+``lm_eval --tasks raft_hotpot --include_path eval_tasks``.
 Backends (``backend=``): ``hf`` (transformers, ``adapter`` loaded with PEFT, ``load_in_4bit`` as NF4
-with double quantisation like QLoRA training), ``vllm`` (``adapter`` as a LoRA request) and
+with double quantisation like QLoRA training), ``vllm`` (``adapter`` as a LoRA request, every
+request scheduled at once with ``batch_size=auto``, the context bounded by ``max_model_len``: by
+default the longest prompt of the run in tokens plus ``max_new_tokens``, not the model's 131k) and
 ``local-chat-completions`` (any OpenAI-compatible server such as ``vllm serve``; ``model`` is the
 served name, and ``adapter``, when given, the served name of the LoRA module). ``data`` is the local
-HotpotQA file for the hotpot tasks or the ``raft.generate`` folder for ``raft_domain`` (else the
-environment variables ``RAFT_HOTPOT_PATH`` / ``RAFT_DOMAIN_DATA``, else the hub for HotpotQA).
+HotpotQA file for the hotpot tasks or the ``raft.generate`` folder for the ``raft_domain`` tasks (else
+the environment variables ``RAFT_HOTPOT_PATH`` / ``RAFT_DOMAIN_DATA``, else the hub for HotpotQA);
+``retrieval_k`` the chunks ``raft_domain_retrieval`` retrieves per question (else
+``RAFT_RETRIEVAL_K``, else 4).
 
 It writes into ``output``: ``results.json`` (lm-eval's results, plus ``raft``: model, adapter,
-precision, base or fine-tuned and label, which the report groups by, and ``raft_config``),
+precision, base or fine-tuned and label, which the report groups by, and ``raft_config``; a metric
+no question applies to, such as ``f1_no_oracle`` when every test row has its oracle, is null),
 ``samples_<task>.jsonl`` (question, gold, output, extracted answer, f1, em, answer_found per
-question) and ``recipe.yaml``.
+question; for the raft_domain tasks also chunk_id, oracle_index and has_oracle, and for the
+retrieval variant oracle_retrieved and retrieved_ids) and ``recipe.yaml``.
 
 The report reads result folders written here (or by ``lm_eval --output_path ... --log_samples``)
 and writes ``report.md`` (F1 / EM / answer_found per run, F1 change against the base model of the
-same family and precision, 4-bit F1 as a share of 16-bit), ``f1.png`` (base vs fine-tuned F1 per
-model) and ``samples.html`` (every answer, sortable and filterable, for finding failure modes).
+same family and precision, 4-bit F1 as a share of 16-bit; for the raft_domain tasks the share of
+questions with the oracle in view and F1 with and without it, "—" where no question applies),
+``f1.png`` (base vs fine-tuned F1 per model) and ``samples.html`` (every answer, sortable and
+filterable, for finding failure modes).
 
 Modules, one job each (none imports torch, transformers, datasets, lm_eval or matplotlib before
 it needs them): ``run`` (the lm-eval run and its result folder), ``results`` (reading result
@@ -38,15 +47,19 @@ from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.run import (
     BACKENDS,
     METRICS,
+    SPLIT_METRICS,
     TASK_DATA,
+    batch_size,
     check,
     evaluate,
     main,
     model_args,
+    prompt_tokens,
     run_info,
     sample_row,
     short_name,
     task_names,
+    vllm_max_model_len,
     write_results,
 )
 from raft.evaluate.table import markdown_table, table_rows
@@ -55,9 +68,11 @@ __all__ = [
     "BACKENDS",
     "METRICS",
     "REPORT_USAGE",
+    "SPLIT_METRICS",
     "TASK_DATA",
     "ReportError",
     "Run",
+    "batch_size",
     "check",
     "evaluate",
     "load_run",
@@ -65,6 +80,7 @@ __all__ = [
     "markdown_table",
     "model_args",
     "plot_f1",
+    "prompt_tokens",
     "report",
     "report_cli",
     "run_info",
@@ -73,5 +89,6 @@ __all__ = [
     "short_name",
     "table_rows",
     "task_names",
+    "vllm_max_model_len",
     "write_results",
 ]

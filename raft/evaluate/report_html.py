@@ -9,7 +9,7 @@ import html
 from typing import Any
 
 from raft.evaluate.results import Run
-from raft.evaluate.table import COLUMNS, table_cells
+from raft.evaluate.table import columns, has_split, table_cells
 
 _HTML_SCRIPT = """
 const rows = Array.from(document.querySelectorAll('#samples tbody tr'));
@@ -53,11 +53,25 @@ pre { white-space: pre-wrap; margin: 0; max-width: 60em; }
 """
 
 
+def oracle_cell(sample: dict[str, Any]) -> str:
+    """Whether the oracle chunk was among the documents (raft_domain tasks; retrieved, for
+    raft_domain_retrieval); empty where the sample does not say."""
+    has = sample.get("has_oracle")
+    if has is None:
+        return ""
+    if "oracle_retrieved" in sample:
+        return "retrieved" if has else "not retrieved"
+    return "yes" if has else "no"
+
+
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """The summary table (the rows of table_rows, the cells of report.md) as an HTML table."""
     e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
-    body = "\n".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in table_cells(r)) + "</tr>" for r in rows)
+    split = has_split(rows)
+    head = "".join(f"<th>{e(c)}</th>" for c in columns(rows))
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{e(c)}</td>" for c in table_cells(r, split)) + "</tr>" for r in rows
+    )
     return f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
 
 
@@ -84,6 +98,7 @@ def samples_html(runs: list[Run], rows: list[dict[str, Any]]) -> str:
                     (f"{f1v:.3f}", f1v),
                     (f"{float(s.get('em', 0.0)):.0f}", float(s.get("em", 0.0))),
                     ("yes" if found else "no", found),
+                    (oracle_cell(s), {True: 1, False: 0}.get(s.get("has_oracle"), -1)),
                     (
                         f"<details><summary>{len(str(s.get('output', '')))} chars</summary><pre>{e(str(s.get('output', '')))}</pre></details>",
                         len(str(s.get("output", ""))),
@@ -107,6 +122,7 @@ def samples_html(runs: list[Run], rows: list[dict[str, Any]]) -> str:
         ("F1", 1),
         ("EM", 1),
         ("tag", 1),
+        ("oracle", 1),
         ("output", 1),
     ]
     thead = "".join(f'<th data-num="{n}">{h}</th>' for h, n in heads)
@@ -127,7 +143,8 @@ def samples_html(runs: list[Run], rows: list[dict[str, Any]]) -> str:
 {chr(10).join(body)}
 </tbody></table>
 <p>Click a column header to sort. The answer is the text after the last &lt;ANSWER&gt;: of the output
-(the last non-empty line when the tag is missing); F1 and EM follow the official HotpotQA rules.</p>
+(the last non-empty line when the tag is missing); F1 and EM follow the official HotpotQA rules.
+"oracle": whether the chunk the question was written from was among the documents (raft_domain tasks).</p>
 <script>{_HTML_SCRIPT}</script>
 </body></html>
 """

@@ -8,12 +8,13 @@ Every problem with a folder is a ``ReportError``: one line naming the file.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, read_jsonl
-from raft.evaluate.run import METRICS, sample_row, short_name
+from raft.evaluate.run import METRICS, SPLIT_METRICS, sample_row, short_name
 
 
 class ReportError(ConfigError):
@@ -102,8 +103,11 @@ def load_run(folder: str | Path) -> Run:
         got = {m: values.get(f"{m},none") for m in METRICS}
         if got["f1"] is None:
             continue  # a task that is not ours
+        split = {m: values[f"{m},none"] for m in SPLIT_METRICS if f"{m},none" in values}
         try:
             metrics[task] = {m: float(v) for m, v in got.items() if v is not None}
+            # null (raft.evaluate) or NaN (lm_eval): no question in that split
+            metrics[task].update({m: math.nan if v is None else float(v) for m, v in split.items()})
         except (TypeError, ValueError):
             raise ReportError(f"{path}: results of {task} are not numbers") from None
         n = data.get("n-samples", {}).get(task, {})

@@ -9,6 +9,7 @@ fails on a bad setting in a second and ``--help`` costs nothing.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,27 @@ TASK_DATA = {
     "raft_hotpot": ("raft_hotpot_path", "RAFT_HOTPOT_PATH"),
     "raft_hotpot_full": ("raft_hotpot_path", "RAFT_HOTPOT_PATH"),
     "raft_domain": ("raft_domain_data", "RAFT_DOMAIN_DATA"),
+    "raft_domain_retrieval": ("raft_domain_data", "RAFT_DOMAIN_DATA"),
 }
+RETRIEVAL_K_KEY = "raft_retrieval_k"  # task metadata read by raft_domain_retrieval (retrieval_k=)
 METRICS = ("f1", "em", "answer_found")
+# the raft_domain tasks' split: share of questions with the oracle in view (has_oracle for
+# raft_domain, oracle_retrieved for raft_domain_retrieval), F1 / EM with and without it (NaN: no such question)
+SPLIT_METRICS = ("has_oracle", "oracle_retrieved", "f1_oracle", "em_oracle", "f1_no_oracle", "em_no_oracle")
+# per-sample fields of the raft_domain docs copied into samples_<task>.jsonl
+SAMPLE_FIELDS = (
+    "type",
+    "level",
+    "source",
+    "chunk_id",
+    "oracle_index",
+    "has_oracle",
+    "oracle_retrieved",
+    "retrieved_ids",
+)
+# vllm: the context length when it is neither set (max_model_len=) nor computed from the prompts;
+# enough for HotpotQA's ten paragraphs or a few 512-token chunks plus 800 new tokens
+VLLM_MAX_MODEL_LEN = 8192
 
 
 def task_names(cfg: EvaluateConfig) -> list[str]:
@@ -71,6 +91,13 @@ def check(cfg: EvaluateConfig) -> list[str]:
         raise ConfigError(f"max_new_tokens={cfg.max_new_tokens} must be at least 1")
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"limit={cfg.limit} must be at least 1 (or null for all questions)")
+    if cfg.retrieval_k is not None and cfg.retrieval_k < 1:
+        raise ConfigError(f"retrieval_k={cfg.retrieval_k} must be at least 1 (or null for the task's 4)")
+    if cfg.max_model_len is not None and cfg.max_model_len <= cfg.max_new_tokens:
+        raise ConfigError(
+            f"max_model_len={cfg.max_model_len} must exceed max_new_tokens={cfg.max_new_tokens} "
+            "(or null: the longest prompt plus max_new_tokens)"
+        )
     if cfg.backend == "local-chat-completions":
         if not cfg.base_url:
             raise ConfigError("backend=local-chat-completions needs base_url=http://HOST:PORT/v1")
@@ -97,8 +124,33 @@ def check(cfg: EvaluateConfig) -> list[str]:
     return tasks
 
 
-def model_args(cfg: EvaluateConfig) -> dict[str, Any]:
-    """lm-eval model_args for the backend (what `lm_eval --model_args` would say)."""
+def vllm_max_model_len(cfg: EvaluateConfig, prompt_tokens: int | None = None) -> int:
+    """vLLM's context length: ``max_model_len`` when set, else the longest prompt (in tokens, chat
+    template included) plus ``max_new_tokens`` rounded up to a multiple of 256, else 8,192.
+
+    Without it vLLM sizes the KV cache for the model's full context (131,072 tokens for Llama 3.1:
+    16 GiB at 128 KiB per token), which does not fit beside the 16 GB of 8B weights on a 24-40 GB
+    card; RAFT prompts are a few thousand tokens."""
+    if cfg.max_model_len:
+        return int(cfg.max_model_len)
+    if prompt_tokens is None:
+        return VLLM_MAX_MODEL_LEN
+    return -(-(prompt_tokens + cfg.max_new_tokens) // 256) * 256
+
+
+def batch_size(cfg: EvaluateConfig) -> int | str:
+    """lm-eval's batch_size: vLLM schedules every request itself ("auto"), a server gets one
+    request per call (num_concurrent in flight), hf takes batch_size prompts per forward pass."""
+    if cfg.backend == "vllm":
+        return "auto"
+    if cfg.backend == "local-chat-completions":
+        return 1
+    return cfg.batch_size
+
+
+def model_args(cfg: EvaluateConfig, prompt_tokens: int | None = None) -> dict[str, Any]:
+    """lm-eval model_args for the backend (what `lm_eval --model_args` would say); ``prompt_tokens``
+    (the longest prompt) sizes vLLM's context (vllm_max_model_len)."""
     if cfg.backend == "hf":
         args: dict[str, Any] = {"pretrained": cfg.model, "dtype": cfg.dtype}
         if cfg.adapter:
@@ -107,7 +159,11 @@ def model_args(cfg: EvaluateConfig) -> dict[str, Any]:
             args["load_in_4bit"] = True
         return args
     if cfg.backend == "vllm":
-        args = {"pretrained": cfg.model, "dtype": cfg.dtype}
+        args = {
+            "pretrained": cfg.model,
+            "dtype": cfg.dtype,
+            "max_model_len": vllm_max_model_len(cfg, prompt_tokens),
+        }
         if cfg.adapter:
             args["lora_local_path"] = cfg.adapter
             args["max_lora_rank"] = _adapter_rank(cfg.adapter)
@@ -160,16 +216,37 @@ def _hf_4bit(cfg: EvaluateConfig) -> Any:
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
 
 
-def _check_model_loads(cfg: EvaluateConfig) -> None:
+def _check_model_loads(cfg: EvaluateConfig) -> Any:
     """A hub id that cannot be reached (offline, typo) fails here in one line, not deep in lm-eval."""
     if cfg.backend == "local-chat-completions":
-        return
+        return None
     from transformers import AutoConfig
 
     try:
-        AutoConfig.from_pretrained(cfg.model)
+        return AutoConfig.from_pretrained(cfg.model)
     except (OSError, ValueError) as e:
         raise ConfigError(f"model={cfg.model}: cannot load its config ({first_line(e)})") from None
+
+
+def prompt_tokens(cfg: EvaluateConfig, manager: Any, tasks: list[str]) -> int:
+    """The longest prompt of the questions to be asked (the first ``limit`` of each task), in the
+    model's tokens, chat template included when it is applied (as lm-eval sends it)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    bos = tokenizer.bos_token or ""
+    longest = 0
+    for task in manager.load(tasks)["tasks"].values():
+        docs = list(task.eval_docs)
+        for doc in docs[: cfg.limit] if cfg.limit else docs:
+            text = task.doc_to_text(doc)
+            if cfg.apply_chat_template:
+                text = tokenizer.apply_chat_template(
+                    [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+                )
+            special = not (bos and text.startswith(bos))  # a template that writes BOS: no second one
+            longest = max(longest, len(tokenizer(text, add_special_tokens=special)["input_ids"]))
+    return longest
 
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -183,18 +260,26 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         for t in tasks:
             if t in TASK_DATA:
                 metadata[TASK_DATA[t][0]] = cfg.data
+    if cfg.retrieval_k is not None:
+        metadata[RETRIEVAL_K_KEY] = cfg.retrieval_k
     manager = TaskManager(
         include_path=str(resource_dir("eval_tasks")), include_defaults=False, metadata=metadata
     )
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise ConfigError(f"unknown task {unknown[0]!r}; available: {', '.join(manager.all_tasks)}")
-    _check_model_loads(cfg)
-    args = model_args(cfg)
+    config = _check_model_loads(cfg)
+    longest = None
+    if cfg.backend == "vllm" and not cfg.max_model_len:
+        longest = prompt_tokens(cfg, manager, tasks)
+    args = model_args(cfg, longest)
+    if longest is not None:  # never past the model's own context (lm-eval truncates the prompt then)
+        context = getattr(config, "max_position_embeddings", None)
+        if isinstance(context, int) and args["max_model_len"] > context:
+            args["max_model_len"] = context
     model: Any = cfg.backend
     if cfg.backend == "hf" and cfg.load_in_4bit:
         model = _hf_4bit(cfg)
-    batch_size = 1 if cfg.backend == "local-chat-completions" else cfg.batch_size
     device = None
     if cfg.backend == "hf":  # lm-eval's HFLM defaults to "cuda" even where there is none
         import torch
@@ -206,7 +291,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         tasks=tasks,
         task_manager=manager,
         limit=cfg.limit,
-        batch_size=batch_size,
+        batch_size=batch_size(cfg),
         device=device,
         apply_chat_template=cfg.apply_chat_template,
         gen_kwargs={"max_gen_toks": cfg.max_new_tokens},
@@ -236,10 +321,28 @@ def sample_row(sample: dict[str, Any]) -> dict[str, Any]:
         **{m: float(scores.get(m, 0.0)) for m in METRICS},
         "output": output,
     }
-    for key in ("type", "level", "source", "oracle_index"):
+    for key in SAMPLE_FIELDS:
         if key in doc:
             row[key] = doc[key]
     return row
+
+
+def _nan_to_null(value: Any) -> Any:
+    """NaN (a split no question fell in) as None, so that results.json is strict JSON (null)."""
+    if isinstance(value, dict):
+        return {k: _nan_to_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_null(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def show(value: Any) -> str:
+    """A metric for people: 4 decimals, "—" for NaN or null (no question in that split)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{float(value):.4f}"
 
 
 def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
@@ -253,7 +356,7 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
         with (out / f"samples_{task}.jsonl").open("w", encoding="utf-8") as f:
             for s in rows:
                 f.write(json.dumps(sample_row(s), ensure_ascii=False, default=handle_non_serializable) + "\n")
-    record = {"raft": run_info(cfg), "raft_config": to_dict(cfg), **results}
+    record = _nan_to_null({"raft": run_info(cfg), "raft_config": to_dict(cfg), **results})
     path = out / "results.json"
     path.write_text(
         json.dumps(record, indent=2, ensure_ascii=False, default=handle_non_serializable), encoding="utf-8"
@@ -268,7 +371,9 @@ def main(cfg: EvaluateConfig) -> Path:
         return Path(cfg.output)
     path = write_results(results, cfg)
     for task, metrics in results["results"].items():
-        shown = ", ".join(f"{m} {metrics[f'{m},none']:.4f}" for m in METRICS if f"{m},none" in metrics)
+        shown = ", ".join(
+            f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + SPLIT_METRICS if f"{m},none" in metrics
+        )
         print(f"{task}: {shown}")
     print(f"results: {path}")
     return path

@@ -26,6 +26,10 @@ COLUMNS = (
     "F1 vs base",
     "4-bit / 16-bit F1",
 )
+# added when a run has the raft_domain split (run.SPLIT_METRICS): the share of questions with the
+# oracle in view (has_oracle or oracle_retrieved), F1 with and without it
+SPLIT_COLUMNS = ("oracle share", "F1 oracle", "F1 no oracle")
+NO_VALUE = "—"  # a split no question fell in (NaN / null)
 
 
 def pct(x: float | None, signed: bool = False) -> str:
@@ -58,8 +62,30 @@ def table_rows(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
-def table_cells(row: dict[str, Any]) -> list[str]:
-    """The texts of one row of the table, in the order of COLUMNS (not escaped for any format)."""
+def has_split(rows: list[dict[str, Any]]) -> bool:
+    return any("f1_oracle" in r or "f1_no_oracle" in r for r in rows)
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """COLUMNS, then SPLIT_COLUMNS when any row has the oracle split."""
+    return [*COLUMNS, *(SPLIT_COLUMNS if has_split(rows) else ())]
+
+
+def _metric(row: dict[str, Any], key: str) -> str:
+    """'' where the task has no such metric, "—" where no question fell in it, else 4 decimals."""
+    if key not in row:
+        return ""
+    value = row[key]
+    return NO_VALUE if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def table_cells(row: dict[str, Any], split: bool = False) -> list[str]:
+    """The texts of one row of the table, in the order of COLUMNS (then SPLIT_COLUMNS with
+    ``split``), not escaped for any format."""
+    extra = []
+    if split:
+        share = "has_oracle" if "has_oracle" in row else "oracle_retrieved"
+        extra = [_metric(row, share), _metric(row, "f1_oracle"), _metric(row, "f1_no_oracle")]
     return [
         row["task"],
         row["label"],
@@ -73,11 +99,13 @@ def table_cells(row: dict[str, Any]) -> list[str]:
         str(int(row.get("n", 0))),
         pct(row["delta"], signed=True),
         pct(row["share"]),
+        *extra,
     ]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * len(COLUMNS)) + "|"]
+    heads, split = columns(rows), has_split(rows)
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * len(heads)) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r, split)) + " |")
     return "\n".join(lines) + "\n"
