@@ -290,7 +290,7 @@ def test_hf_4bit_with_adapter(tiny_model, hotpot_file, tmp_path, monkeypatch):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    import raft.evaluate.run as ev
+    import raft.evaluate.backends as ev
 
     torch.manual_seed(0)
     peft_model = get_peft_model(

@@ -36,30 +36,26 @@ questions with the oracle in view and F1 with and without it, "—" where no que
 filterable, for finding failure modes).
 
 Modules, one job each (none imports torch, transformers, datasets, lm_eval or matplotlib before
-it needs them): ``run`` (the lm-eval run and its result folder), ``results`` (reading result
+it needs them): ``run`` (the lm-eval run and its result folder), ``backends`` (model_args and batch size per backend), ``results`` (reading result
 folders), ``table`` (the summary table), ``report_html`` (``samples.html``), ``reporting`` (the
 report files and the ``report`` command) and ``__main__`` (the command line).
 """
 
+from raft.evaluate.backends import BACKENDS, batch_size, model_args, prompt_tokens, vllm_max_model_len
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
 from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.run import (
-    BACKENDS,
     METRICS,
     SPLIT_METRICS,
     TASK_DATA,
-    batch_size,
     check,
     evaluate,
     main,
-    model_args,
-    prompt_tokens,
     run_info,
     sample_row,
     short_name,
     task_names,
-    vllm_max_model_len,
     write_results,
 )
 from raft.evaluate.table import markdown_table, table_rows
