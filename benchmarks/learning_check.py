@@ -57,6 +57,7 @@ def generate_data(tokenizer: Path, output: Path, chunk_size: int, limit: int | N
             "source=docs", f"input={SHARED_DOCS}", f"output={output}", f"tokenizer={tokenizer}",
             f"chunk_size={chunk_size}", "min_chunk_tokens=16", f"teacher.base_url={teacher.base_url}",
             "teacher.model=fake-teacher", "teacher.concurrency=16", f"questions_per_chunk={questions}",
+            "test_p=0.8",  # held-out rows in the training mix (p = 0.8), so F1 with and without the oracle both exist
         ]
         if limit:
             args.append(f"limit={limit}")
@@ -80,7 +81,7 @@ def evaluate(model: Path, adapter: Path | None, data: Path, output: Path, limit:
     metrics = results["results"]["raft_domain"]
     rows = [json.loads(line) for line in (output / "samples_raft_domain.jsonl").read_text().splitlines()]
     return {
-        "metrics": {m: metrics[f"{m},none"] for m in ("answer_found", "f1", "em")},
+        "metrics": {m: metrics[f"{m},none"] for m in ("answer_found", "f1", "em", "has_oracle", "f1_oracle", "f1_no_oracle")},
         "contexts": contexts,
         "rows": rows,
     }
@@ -241,6 +242,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             goal = f">= {GOALS[metric]}" if when == "after" else "about 0"
             figures.append({"figure": f"raft_domain {metric} {when} training ({limit} held-out questions)", "value": value,
                             "goal": goal, "met": value >= GOALS[metric] if when == "after" else None, **common})
+    share = after["metrics"]["has_oracle"]
+    for metric, rows in (("f1_oracle", "with the oracle among the documents"), ("f1_no_oracle", "without it")):
+        for when, res in (("before", before), ("after", after)):
+            value = float(res["metrics"][metric])
+            figures.append({"figure": f"raft_domain {metric} {when} training: the held-out questions {rows} "
+                                      f"(test_p = 0.8: {share:.0%} of {limit} have it)",
+                            "value": None if value != value else round(value, 4), "goal": "report", "met": None, **common})
     result = {
         "figures": figures,
         "details": {

@@ -1,5 +1,6 @@
-"""raft.finetune on the tiny model on CPU: LoRA and 4-bit QLoRA runs, reload/merge/generate, resume,
-2-process accelerate, recipes, one-line errors, and a ``--help`` that imports no training library.
+"""raft.finetune on the tiny model on CPU: LoRA and 4-bit QLoRA runs, reload/merge/generate, resume
+(and the refusals that keep two runs out of one folder), the recipes' schedule (fractional eval/save
+steps), 2-process accelerate, one-line errors, and a ``--help`` that imports no training library.
 
 The training data is the fixture of tests/test_finetune_data.py: a dataset in the layout
 raft.generate writes, from the shared HotpotQA examples with the fake teacher's answers.
@@ -20,8 +21,11 @@ import test_finetune_data
 from test_finetune_data import HOTPOT, raft_rows, write_raft_folder
 
 from raft import finetune
-from raft.config import available_recipes, load_config, recipe_path, run_cli
+from raft.config import ConfigError, available_recipes, load_config, recipe_path, run_cli
 from raft.finetune.data import fit_example, load_data
+from raft.finetune.model import optimizer_steps, resolve_runtime, sft_config
+from raft.finetune.outputs import FINGERPRINT_FILE, last_checkpoint
+from raft.settings import TrainSettings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,6 +98,36 @@ def test_every_finetune_recipe_loads_and_says_only_what_differs():
     assert (q4.model, q4.load_in_4bit, q4.lora.rank, q4.lora.target_modules, q4.train.max_length) == (
         "meta-llama/Llama-3.1-8B-Instruct", True, 64, "all-linear", 4096)
     assert all(load_config("finetune", [f"recipe={n}"]).load_in_4bit == n.endswith("_q4") for n in OWN_RECIPES if n != "tiny")
+
+
+PUBLISHED_TRAIN_ROWS = 90  # recipe=hotpot: 100 rows, 10% held out as the test split
+
+
+def test_llama_recipes_evaluate_and_checkpoint_on_the_published_data():
+    """~90 rows at batch 1 x 8 accumulation: the llama recipes run 36 optimizer steps (their comments say
+    so), and the fractional eval/save defaults make the SFTConfig evaluate and checkpoint every 4 of them."""
+    from transformers import TrainerState
+
+    for name in (n for n in OWN_RECIPES if n != "tiny"):
+        cfg = load_config("finetune", [f"recipe={name}"])
+        steps = optimizer_steps(cfg, PUBLISHED_TRAIN_ROWS)
+        assert steps == 36 and cfg.train.num_train_epochs == 3, name
+        assert f"-> {steps} optimizer steps" in recipe_path(name).read_text(), f"{name}: its comment must give the step count"
+        args = sft_config(cfg, resolve_runtime(cfg), has_eval=True)
+        assert (args.eval_strategy, args.save_strategy) == ("steps", "steps")
+        assert (args.logging_steps, args.eval_steps, args.save_steps) == (0.02, 0.1, 0.1)  # shares of the run
+        state = TrainerState()
+        state.compute_steps(args, steps)  # what the Trainer makes of them at the start of training
+        assert (state.logging_steps, state.eval_steps, state.save_steps) == (1, 4, 4)
+        assert steps // state.eval_steps == 9 and steps // state.save_steps == 9
+    # a run of a few rows still evaluates and checkpoints (every step); integers from 1 on stay step counts
+    tiny = load_config("finetune", ["recipe=llama31_8b_q4"])
+    state = TrainerState()
+    state.compute_steps(sft_config(tiny, resolve_runtime(tiny), has_eval=True), optimizer_steps(tiny, 10))
+    assert optimizer_steps(tiny, 10) == 6 and (state.eval_steps, state.save_steps) == (1, 1)
+    fixed = load_config("finetune", ["recipe=llama31_8b_q4", "train.eval_steps=5", "train.save_steps=10", "train.logging_steps=1"])
+    args = sft_config(fixed, resolve_runtime(fixed), has_eval=True)
+    assert (args.logging_steps, args.eval_steps, args.save_steps) == (1, 5, 10)
 
 
 def test_accelerate_configs_are_not_recipes():
@@ -280,30 +314,150 @@ def test_adapter_reloads_merges_and_generates(lora_run, tiny_model, raft_data):
     assert _example_loss(disk.float(), tokenizer, row) == pytest.approx(tuned_loss, abs=0.05)
 
 
-def test_qlora_4bit_run(tmp_path, tiny_model, raft_data):
+LINEAR_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+def _inspect_lora_layers(model) -> dict:
+    """What the trainer's model is made of: every LoRA layer's frozen base layer, and what trains."""
+    import bitsandbytes as bnb
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    layers = {name: m.get_base_layer() for name, m in model.named_modules() if isinstance(m, LoraLayer)}
+    return {
+        "layers": len(layers),
+        "targets": {name.rsplit(".", 1)[-1] for name in layers},
+        "classes": {type(b).__name__ for b in layers.values()},
+        "all_4bit": all(isinstance(b, bnb.nn.Linear4bit) and isinstance(b.weight, bnb.nn.Params4bit) for b in layers.values()),
+        "quant_types": {b.weight.quant_state.quant_type for b in layers.values()},
+        "double_quant": {bool(b.weight.quant_state.nested) for b in layers.values()},
+        "packed_uint8": all(b.weight.dtype == torch.uint8 and not b.weight.requires_grad for b in layers.values()),
+        "trainable": {n for n, p in model.named_parameters() if p.requires_grad},
+    }
+
+
+def test_qlora_4bit_run(tmp_path, tiny_model, raft_data, monkeypatch):
+    """QLoRA as named: NF4 double-quantised Linear4bit base layers during training, a LoRA adapter (and
+    only the adapter) saved with the recipe's rank/alpha/targets, a loss that falls, and a 16-bit merge."""
+    import importlib
+    import math
+
+    from safetensors import safe_open
+    from transformers import TrainerCallback
+
+    seen: dict = {}
+
+    class Inspect(TrainerCallback):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 2:  # mid-run, after optimizer steps
+                seen.update(_inspect_lora_layers(model))
+
+    train_module = importlib.import_module("raft.finetune.train")
+    saved = []
+    real_save = train_module.save_adapter
+    monkeypatch.setattr(train_module, "save_adapter", lambda trainer, out: (saved.append(out), real_save(trainer, out)))
+
     output = tmp_path / "q4"
-    summary = finetune.main(tiny_cfg(tiny_model, raft_data, output, "load_in_4bit=true", "train.max_steps=4",
-                                     "train.eval_steps=0", "merge=true"))
+    cfg = tiny_cfg(tiny_model, raft_data, output, "load_in_4bit=true", "train.max_steps=4", "train.eval_steps=2", "merge=true")
+    summary = finetune.main(cfg, callbacks=[Inspect()])
     assert summary["base_weights"] == "4-bit NF4" and summary["global_step"] == 4
     losses = [e["loss"] for e in summary["loss_curve"]]
-    print(f"tiny QLoRA loss: {losses}")
+    evals = [e["eval_loss"] for e in summary["eval_curve"]]
+    print(f"tiny QLoRA loss: {losses}, eval loss at steps 2 and 4: {evals}")
     assert len(losses) == 4 and all(0 < x < 20 for x in losses)
+
+    # during the run: every LoRA target is a bitsandbytes Linear4bit holding packed NF4 weights with
+    # double quantisation (nested absmax), frozen; only LoRA A/B matrices train
+    assert seen["layers"] == 7 * 2 and seen["targets"] == LINEAR_MODULES  # 7 linear layers x 2 decoder layers
+    assert seen["classes"] == {"Linear4bit"} and seen["all_4bit"] and seen["packed_uint8"]
+    assert seen["quant_types"] == {"nf4"} and seen["double_quant"] == {True}
+    assert seen["trainable"] and all(".lora_A." in n or ".lora_B." in n for n in seen["trainable"])
+
+    # the loss falls: evaluated at steps 2 and 4, finite, lower at the end; training loss too
+    assert [e["step"] for e in summary["eval_curve"]] == [2, 4] and all(math.isfinite(x) for x in evals)
+    assert evals[-1] < evals[0] and losses[-1] < losses[0]
+
+    # what is saved is the LoRA adapter with the recipe's settings, and only its weights
+    assert saved == [cfg.output]
+    adapter = json.loads((output / "adapter_config.json").read_text())
+    assert (adapter["peft_type"], adapter["r"], adapter["lora_alpha"]) == ("LORA", cfg.lora.rank, cfg.lora.alpha)
+    assert adapter["base_model_name_or_path"] == str(tiny_model)
+    targets = adapter["target_modules"]  # all-linear, resolved by PEFT to the module names it wrapped
+    assert len(set(targets)) == seen["layers"] and {t.rsplit(".", 1)[-1] for t in targets} == LINEAR_MODULES
+    with safe_open(str(output / "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+        numel = sum(f.get_slice(k).get_shape()[0] * f.get_slice(k).get_shape()[1] for k in keys)
+    assert len(keys) == 2 * seen["layers"] and all(".lora_A." in k or ".lora_B." in k for k in keys), keys
+    assert numel == summary["trainable_params"]  # no base weight, no embedding, no norm
+    assert not (output / "model.safetensors").exists()
     merged = json.loads((output / "merged" / "config.json").read_text())
     assert "quantization_config" not in merged and merged["dtype"] == "bfloat16"  # de-quantised base + adapter
 
 
+def _stop_after(step: int):
+    """A callback that ends training after ``step`` (its checkpoint written): a crash, seen from resume."""
+    from transformers import TrainerCallback
+
+    class StopAfter(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= step:
+                control.should_training_stop = True
+
+    return StopAfter()
+
+
 def test_resume_continues_from_the_checkpoint(tmp_path, tiny_model, raft_data):
     output = tmp_path / "resume"
-    common = ["train.eval_steps=0", "train.save_steps=2"]
-    first = finetune.main(tiny_cfg(tiny_model, raft_data, output, "train.max_steps=4", *common))
+    common = ["train.max_steps=8", "train.eval_steps=0", "train.save_steps=2"]
+    # an 8-step run that stops after step 4 (as if killed after its checkpoint)
+    first = finetune.main(tiny_cfg(tiny_model, raft_data, output, *common), callbacks=[_stop_after(4)])
     assert (output / "checkpoint-4").is_dir() and first["global_step"] == 4
-    second = finetune.main(tiny_cfg(tiny_model, raft_data, output, "train.max_steps=8", "resume=true", *common))
+    assert json.loads((output / FINGERPRINT_FILE).read_text())["train.max_steps"] == 8
+
+    # the same folder without resume=true, or resumed with other settings: refused, nothing mixed in
+    with pytest.raises(ConfigError) as refused:
+        finetune.main(tiny_cfg(tiny_model, raft_data, output, *common))
+    assert "already holds checkpoints (checkpoint-4)" in str(refused.value) and "pass resume=true" in str(refused.value)
+    with pytest.raises(ConfigError) as refused:
+        finetune.main(tiny_cfg(tiny_model, raft_data, output, *common, "resume=true", "lora.rank=4", "train.learning_rate=0.02"))
+    assert "lora.rank=4 (checkpoints: 8), train.learning_rate=0.02 (checkpoints: 0.01)" in str(refused.value)
+    assert last_checkpoint(output) == str(output / "checkpoint-4")
+
+    second = finetune.main(tiny_cfg(tiny_model, raft_data, output, "resume=true", *common))
     assert second["resumed_from"] == str(output / "checkpoint-4")
     assert second["global_step"] == 8 and (output / "checkpoint-8").is_dir()
     # the history up to step 4 came from the checkpoint; only steps 5-8 were trained now
     assert second["loss_curve"][:4] == first["loss_curve"]
     assert [e["step"] for e in second["loss_curve"]] == list(range(1, 9))
     assert second["tokens_seen"] > first["tokens_seen"]
+    # and it is the run that was interrupted: the same losses as 8 steps without a stop
+    straight = finetune.main(tiny_cfg(tiny_model, raft_data, tmp_path / "straight", *common))
+    assert [e["loss"] for e in second["loss_curve"]] == pytest.approx([e["loss"] for e in straight["loss_curve"]], abs=1e-4)
+    assert second["tokens_seen"] == straight["tokens_seen"]
+
+
+@pytest.mark.slow
+def test_recipe_schedule_evaluates_and_checkpoints_a_short_run(tmp_path, tiny_model, raft_data):
+    """The llama recipes' schedule (batch 1 x 8 accumulation, 3 epochs, the fractional logging/eval/save
+    defaults) on the 40-row fixture: 15 optimizer steps, evaluated and checkpointed every 2 and at the end."""
+    defaults = TrainSettings()
+    output = tmp_path / "schedule"
+    cfg = tiny_cfg(tiny_model, raft_data, output, "train.max_steps=-1", "train.num_train_epochs=3",
+                   "train.gradient_accumulation_steps=8", "train.per_device_eval_batch_size=8",
+                   f"train.logging_steps={defaults.logging_steps}",
+                   f"train.eval_steps={defaults.eval_steps}", f"train.save_steps={defaults.save_steps}")
+    assert (cfg.train.eval_steps, cfg.train.save_steps) == (0.1, 0.1)
+    summary = finetune.main(cfg)
+    assert summary["global_step"] == optimizer_steps(cfg, 40) == 15
+    assert [e["step"] for e in summary["loss_curve"]] == list(range(1, 16))
+    evals = [e["eval_loss"] for e in summary["eval_curve"]]
+    # every 2 steps (ceil(0.1 x 15)), and at the last step (transformers evaluates and saves there too)
+    assert [e["step"] for e in summary["eval_curve"]] == [2, 4, 6, 8, 10, 12, 14, 15] and all(0 < x < 20 for x in evals)
+    assert evals[-1] < evals[0]
+    assert last_checkpoint(output) == str(output / "checkpoint-15") and (output / "checkpoint-14").is_dir()
+    state = json.loads((output / "checkpoint-15" / "trainer_state.json").read_text())
+    assert (state["eval_steps"], state["save_steps"], state["logging_steps"]) == (2, 2, 1)
+    assert any("eval_loss" in e for e in state["log_history"])
 
 
 @pytest.mark.slow
@@ -329,7 +483,7 @@ def test_trains_on_what_raft_generate_writes(tmp_path, teacher, shared_data, tin
 
     data = tmp_path / "generated"
     generate.main(load_config("generate", ["recipe=hotpot", f"input={shared_data / HOTPOT}", f"output={data}",
-                                           f"teacher.base_url={teacher.base_url}", "limit=12"]), progress=False)
+                                           f"teacher.base_url={teacher.base_url}", "limit=12", "hotpot.eval_questions=50"]), progress=False)
     rows = load_data(str(data))
     summary = finetune.main(tiny_cfg(tiny_model, data, tmp_path / "out", "train.max_steps=3", "train.eval_steps=0"))
     assert summary["global_step"] == 3 and summary["examples"]["train"]["examples"] == len(rows["train"]) > 0

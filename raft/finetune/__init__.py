@@ -4,7 +4,7 @@ transformers ``BitsAndBytesConfig``, and TRL's ``SFTTrainer`` trains (no trainin
     python -m raft.finetune recipe=llama31_8b_q4                      # QLoRA, the headline recipe
     python -m raft.finetune recipe=llama31_8b_q4 data=outputs/raft_data train.max_steps=300 merge=true
     python -m raft.finetune recipe=llama31_8b_q4 dry_run=true          # parameters and GPU memory, no download
-    python -m raft.finetune recipe=llama31_8b_q4 resume=true           # continue after a crash
+    python -m raft.finetune recipe=llama31_8b_q4 resume=true           # continue after a crash (same settings)
     accelerate launch --config_file recipes/accelerate/ddp.yaml -m raft.finetune recipe=llama31_8b_q4
 
 Data (``data=``): the folder ``raft.generate`` writes (``OUT/dataset`` is read with ``load_from_disk``;
@@ -20,16 +20,28 @@ example whose answer does not fit even with empty documents is always dropped. T
 ``train_summary.json`` say what happened.
 
 Outputs in ``output``: the LoRA adapter and the tokenizer, ``recipe.yaml`` (the effective recipe),
-``train_summary.json``, a model card ``README.md``, ``checkpoint-*`` folders (for ``resume=true``)
-and, with ``merge=true``, ``merged/``: the base model with the adapter merged in, in 16 bits, which
-transformers, vLLM and lm-eval load like any model.
+``train_summary.json``, a model card ``README.md``, ``checkpoint-*`` folders (for ``resume=true``),
+``finetune_run.json`` (the settings the checkpoints are trained with) and, with ``merge=true``,
+``merged/``: the base model with the adapter merged in, in 16 bits, which transformers, vLLM and
+lm-eval load like any model.
+
+One run per folder: an ``output`` that already holds checkpoints is refused unless ``resume=true``,
+and ``resume=true`` is refused when the settings that change the trained weights (model, data, seed,
+``load_in_4bit``, ``lora.*``, and ``train.*`` except logging, evaluation, checkpointing, reporting
+and gradient checkpointing) differ from ``finetune_run.json``; the one-line error names them.
+
+Schedule: ``train.logging_steps``, ``train.eval_steps`` and ``train.save_steps`` below 1 are shares of
+the run's optimizer steps (rounded up), so a short run on the published ~90 rows still evaluates and
+checkpoints; from 1 on they count steps. A log line at the start of the run gives the step count
+and the intervals.
 
 Hardware: on a GPU, 4-bit NF4 with double quantisation and bf16 compute (``load_in_4bit=true``) or
 bf16 LoRA, paged AdamW, gradient checkpointing. On a CPU (the tests) bitsandbytes 0.50 still runs
 4-bit, but bf16 mixed precision and paged/8-bit optimizers do not: training falls back to fp32 and
 ``adamw_torch``, and one log line says so. Under ``accelerate launch`` (DDP) every process puts the
 model on its own GPU; under FSDP (``recipes/accelerate/fsdp_qlora.yaml``) the 4-bit weights are stored
-as bf16 so that FSDP can shard them. The multi-process path can be tried on a CPU (gloo backend):
+as bf16 so that FSDP can shard them, and the final adapter is gathered with ``FULL_STATE_DICT``
+(checkpoints stay sharded). The multi-process path can be tried on a CPU (gloo backend):
 
     CUDA_VISIBLE_DEVICES= accelerate launch --multi_gpu --num_processes 2 -m raft.finetune recipe=tiny
 

@@ -5,6 +5,8 @@ and the PEFT ``LoraConfig`` and TRL ``SFTConfig`` built from the recipe.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,14 +163,15 @@ def lora_config(cfg: FinetuneConfig) -> Any:
 
 def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
     """TRL ``SFTConfig`` from the recipe's ``train`` section and the runtime's fallbacks."""
-    import dataclasses
-
     from trl import SFTConfig
 
     t = cfg.train
     if not 0 <= t.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio={t.warmup_ratio} must be in [0, 1)")
-    evaluate = has_eval and t.eval_steps > 0
+    logging_steps, eval_steps, save_steps = (_interval(cfg, k) for k in ("logging_steps", "eval_steps", "save_steps"))
+    if logging_steps == 0:
+        raise ConfigError("train.logging_steps=0: the loss must be logged (a share of the steps such as 0.02, or a number of steps)")
+    evaluate = has_eval and eval_steps > 0
     liger = cfg.liger_kernel
     if liger:
         try:
@@ -205,12 +208,12 @@ def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
         packing=t.packing,
         padding_free=t.padding_free,
         completion_only_loss=True,
-        logging_steps=t.logging_steps,
+        logging_steps=logging_steps,  # below 1: transformers takes that share of the run's steps, rounded up
         logging_first_step=True,
         eval_strategy="steps" if evaluate else "no",
-        eval_steps=t.eval_steps if evaluate else None,
-        save_strategy="steps",
-        save_steps=t.save_steps,
+        eval_steps=eval_steps if evaluate else None,
+        save_strategy="steps" if save_steps > 0 else "no",
+        save_steps=save_steps,
         save_total_limit=t.save_total_limit,
         report_to=[] if t.report_to in ("none", "", None) else t.report_to,
         dataloader_num_workers=t.dataloader_num_workers,
@@ -219,3 +222,45 @@ def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
         use_liger_kernel=liger,
         use_cpu=rt.device == "cpu",
     )
+
+
+def _interval(cfg: FinetuneConfig, key: str) -> float:
+    """``train.logging_steps`` / ``eval_steps`` / ``save_steps`` checked: a share of the run's steps in
+    (0, 1), a whole number of steps from 1 on, or 0 (off)."""
+    value = getattr(cfg.train, key)
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise ConfigError(f"train.{key}={value}: give a share of the run's steps below 1 (0.1: every tenth of the run), "
+                          "a whole number of steps from 1 on, or 0")
+    return int(value) if value >= 1 else float(value)
+
+
+def every(value: float, steps: int) -> int:
+    """The interval in optimizer steps that a ``*_steps`` setting means in a run of ``steps`` (transformers' rule)."""
+    return math.ceil(steps * value) if value < 1 else int(value)
+
+
+def optimizer_steps(cfg: FinetuneConfig, rows: int, world_size: int = 1) -> int:
+    """Optimizer steps of a run on ``rows`` training examples (without packing), as transformers counts them:
+    ``train.max_steps`` if set, else ceil(epochs x ceil(ceil(rows / (batch x processes)) / accumulation))."""
+    t = cfg.train
+    if t.max_steps > 0:
+        return t.max_steps
+    batches = math.ceil(rows / (t.per_device_train_batch_size * world_size))
+    per_epoch = max(math.ceil(batches / t.gradient_accumulation_steps), 1)
+    return math.ceil(t.num_train_epochs * per_epoch)
+
+
+def schedule_line(cfg: FinetuneConfig, rows: int, world_size: int, has_eval: bool) -> str:
+    """One log line: how many optimizer steps the run takes and how often it logs, evaluates and saves."""
+    t = cfg.train
+    steps = optimizer_steps(cfg, rows, world_size)
+    processes = f" x {world_size} processes" if world_size > 1 else ""
+    per_epoch = optimizer_steps(dataclasses.replace(cfg, train=dataclasses.replace(t, max_steps=-1, num_train_epochs=1)), rows, world_size)
+    how = (f"train.max_steps={t.max_steps}" if t.max_steps > 0 else
+           f"{t.num_train_epochs:g} epoch(s) x {per_epoch} ({rows} rows / (batch {t.per_device_train_batch_size} x "
+           f"{t.gradient_accumulation_steps} accumulation{processes}))")
+    evaluation = f"evaluation every {every(t.eval_steps, steps)} and at the end" if has_eval and t.eval_steps > 0 else "no evaluation"
+    saving = f"a checkpoint every {every(t.save_steps, steps)} and at the end" if t.save_steps > 0 else "no checkpoints"
+    packed = " (counted before packing)" if t.packing else ""
+    return (f"{steps} optimizer steps{packed}: {how}; loss logged every {every(t.logging_steps, steps)} step(s), "
+            f"{evaluation}, {saving}")

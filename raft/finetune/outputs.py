@@ -1,20 +1,35 @@
-"""What raft.finetune leaves in ``output`` besides the adapter: ``train_summary.json`` (with the peak
-memory), the model card ``README.md``, the merged 16-bit model (``merge=true``), and the last
-``checkpoint-*`` folder that ``resume=true`` continues from.
+"""What raft.finetune leaves in ``output``: the adapter (:func:`save_adapter`, also under FSDP),
+``train_summary.json`` (with the peak memory), the model card ``README.md``, the merged 16-bit model
+(``merge=true``), the ``checkpoint-*`` folders that ``resume=true`` continues from, and
+``finetune_run.json``, the fingerprint of the settings those checkpoints were trained with.
+
+An output folder holds one run: :func:`check_output` refuses checkpoints without ``resume=true``,
+and on ``resume=true`` refuses checkpoints trained with other settings (one line naming them), so
+two runs are never mixed in one folder.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 import sys
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError, FinetuneConfig
-from raft.finetune.data import log
+from raft.config import ConfigError, FinetuneConfig, to_dict
+from raft.finetune.data import _is_main_process, log
 from raft.finetune.model import Runtime
 
 SUMMARY_FILE = "train_summary.json"
+FINGERPRINT_FILE = "finetune_run.json"
+
+#: Settings that do not change the trained weights, left out of the fingerprint: they may differ on
+#: resume (log more often, evaluate with a larger batch, keep more checkpoints, save memory).
+NOT_IN_FINGERPRINT = (
+    "train.logging_steps", "train.report_to", "train.eval_steps", "train.per_device_eval_batch_size",
+    "train.save_steps", "train.save_total_limit", "train.dataloader_num_workers", "train.gradient_checkpointing",
+)
 
 
 def peak_memory() -> dict[str, Any]:
@@ -126,7 +141,75 @@ def merge_adapter(cfg: FinetuneConfig, tokenizer: Any) -> Path:
     return target
 
 
-def last_checkpoint(output: Path) -> str | None:
-    """The ``checkpoint-N`` folder with the largest N that holds a trainer state (what resume=true uses)."""
-    found = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
-    return str(max(found, key=lambda p: int(p.name.split("-")[-1]))) if found else None
+def save_adapter(trainer: Any, output: str | Path) -> None:
+    """Save the adapter (every process must call it). Under FSDP the recipe's checkpoints are sharded
+    (``SHARDED_STATE_DICT``), and ``Trainer.save_model`` then writes no adapter at all: switch to
+    ``FULL_STATE_DICT`` first, as PEFT's FSDP-QLoRA guide does."""
+    if getattr(trainer, "is_fsdp_enabled", False):
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    trainer.save_model(str(output))
+
+
+def last_checkpoint(output: str | Path) -> str | None:
+    """The ``checkpoint-N`` folder with the largest N (``transformers.trainer_utils.get_last_checkpoint``)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output)) if Path(output).is_dir() else None
+
+
+def fingerprint(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The settings that change the trained weights, as flat dotted keys: model, data, seed,
+    load_in_4bit, lora.* and train.* but :data:`NOT_IN_FINGERPRINT`."""
+    d = to_dict(cfg)
+    out: dict[str, Any] = {k: d[k] for k in ("model", "data", "seed", "load_in_4bit")}
+    for section in ("lora", "train"):
+        out.update({f"{section}.{k}": v for k, v in d[section].items() if f"{section}.{k}" not in NOT_IN_FINGERPRINT})
+    return json.loads(json.dumps(out))  # the JSON form, as it is read back
+
+
+def _differences(stored: dict[str, Any], current: dict[str, Any]) -> str:
+    changed = [k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k)]
+    return ", ".join(f"{k}={current.get(k)!r} (checkpoints: {stored.get(k)!r})" for k in changed)
+
+
+def check_output(cfg: FinetuneConfig) -> str | None:
+    """The checkpoint to resume from (None for a new run), or a one-line ConfigError: checkpoints in
+    ``output`` without ``resume=true``, or with settings other than this recipe's."""
+    output = Path(cfg.output)
+    checkpoint = last_checkpoint(output)
+    if checkpoint is None:
+        if cfg.resume:
+            raise ConfigError(f"resume=true but {output} holds no checkpoint-* folder; run without resume=true to start")
+        return None
+    name = Path(checkpoint).name
+    path = output / FINGERPRINT_FILE
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{output} holds {name} but no {FINGERPRINT_FILE} (not written by this raft.finetune): "
+                          "choose another output=, or delete the folder") from None
+    except (json.JSONDecodeError, OSError) as e:
+        raise ConfigError(f"{path}: unreadable run fingerprint ({type(e).__name__}); choose another output=, or delete the folder") from None
+    changed = _differences(stored, fingerprint(cfg))
+    if not cfg.resume:
+        what = f"of a run with other settings: {changed}" if changed else "of a run with these settings"
+        raise ConfigError(f"{output} already holds checkpoints ({name}) {what}; pass resume=true to continue it, "
+                          "or another output= (runs are never mixed in one folder)")
+    if changed:
+        raise ConfigError(f"resume=true: the checkpoints in {output} were trained with other settings: {changed}; "
+                          "resume with their settings, or start in another output=")
+    if not (Path(checkpoint) / "trainer_state.json").is_file():
+        raise ConfigError(f"{checkpoint} is incomplete (no trainer_state.json: the run stopped while saving it); "
+                          "delete it to resume from the checkpoint before it")
+    return checkpoint
+
+
+def write_fingerprint(cfg: FinetuneConfig) -> None:
+    """``output/finetune_run.json`` (main process only; written atomically)."""
+    if not _is_main_process():
+        return
+    output = Path(cfg.output)
+    output.mkdir(parents=True, exist_ok=True)
+    tmp = output / (FINGERPRINT_FILE + ".tmp")
+    tmp.write_text(json.dumps(fingerprint(cfg), indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, output / FINGERPRINT_FILE)

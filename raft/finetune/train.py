@@ -1,5 +1,6 @@
-"""The training run of raft.finetune: data, tokenizer, runtime, model, TRL ``SFTTrainer``, then the
-outputs (adapter, tokenizer, recipe, summary, model card, optionally the merged model).
+"""The training run of raft.finetune: the output folder checked (one run per folder, resume only with
+the same settings), data, tokenizer, runtime, model, TRL ``SFTTrainer``, then the outputs (adapter,
+tokenizer, recipe, summary, model card, optionally the merged model).
 """
 
 from __future__ import annotations
@@ -10,26 +11,38 @@ import time
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError, FinetuneConfig, save_config
+from raft.config import FinetuneConfig, save_config
 from raft.finetune.data import load_checked_data, log, prepare_data
 from raft.finetune.memory import GiB, dry_run
-from raft.finetune.model import load_model, load_tokenizer, lora_config, resolve_runtime, sft_config
-from raft.finetune.outputs import SUMMARY_FILE, build_summary, last_checkpoint, merge_adapter, model_card
+from raft.finetune.model import (
+    load_model,
+    load_tokenizer,
+    lora_config,
+    resolve_runtime,
+    schedule_line,
+    sft_config,
+)
+from raft.finetune.outputs import (
+    SUMMARY_FILE,
+    build_summary,
+    check_output,
+    merge_adapter,
+    model_card,
+    save_adapter,
+    write_fingerprint,
+)
 
 
-def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
-    """Train (or dry-run) the recipe; returns the training summary (None for a dry run or a non-main process)."""
+def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, Any] | None:
+    """Train (or dry-run) the recipe; returns the training summary (None for a dry run or a non-main process).
+
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects for the trainer (tests, notebooks).
+    """
     if cfg.dry_run:
         dry_run(cfg)
         return None
     output = Path(cfg.output)
-    resume_from = None
-    if cfg.resume:
-        resume_from = last_checkpoint(output)
-        if resume_from is None:
-            raise ConfigError(f"resume=true but {output} holds no checkpoint-* folder; run without resume=true to start")
-    elif last_checkpoint(output):
-        log(f"{output} already holds checkpoints: starting over (pass resume=true to continue from the last one)")
+    resume_from = check_output(cfg)  # one run per folder: refuses checkpoints of another run before any loading
 
     data, eval_split = load_checked_data(cfg)
     tokenizer = load_tokenizer(cfg.model)
@@ -38,6 +51,7 @@ def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
     for note in rt.notes:
         log(note)
     args = sft_config(cfg, rt, evaluation is not None)
+    log(schedule_line(cfg, len(train), rt.world_size, evaluation is not None))
     log(f"loading {cfg.model} ({'4-bit NF4 QLoRA' if cfg.load_in_4bit else rt.precision + ' LoRA'}, {rt.device}, "
         f"{rt.world_size} process{'es' if rt.world_size > 1 else ''})")
     model = load_model(cfg, rt)
@@ -51,6 +65,7 @@ def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
         eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=lora_config(cfg),
+        callbacks=callbacks,
     )
     if rt.precision == "fp16":  # TRL keeps a QLoRA adapter in bf16; fp16 mixed precision needs fp32 master weights
         for param in trainer.model.parameters():
@@ -64,9 +79,10 @@ def main(cfg: FinetuneConfig) -> dict[str, Any] | None:
     if resume_from:
         state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
         start = {"step": int(state.get("global_step", 0)), "tokens": int(state.get("num_input_tokens_seen", 0))}
+    write_fingerprint(cfg)  # what the checkpoints are trained with: resume=true checks it
     started = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(cfg.output)  # the adapter (and the tokenizer); every process must call it
+    save_adapter(trainer, cfg.output)  # the adapter (and the tokenizer); every process must call it
     if not trainer.is_world_process_zero():
         return None
     summary = build_summary(cfg, rt, trainer, result, stats, resume_from, start)
