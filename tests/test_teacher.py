@@ -17,11 +17,10 @@ from raft.teacher import (
     TeacherError,
     TeacherRejected,
     TeacherUnavailable,
-    _reply_from,
-    _retry_after,
-    _vllm_reply,
     make_teacher,
 )
+from raft.teacher.local import _vllm_reply
+from raft.teacher.openai_api import _reply_from, _retry_after
 from raft.testing import MALFORMED_200, TeacherBehaviour
 
 CHUNK = "The Saltmere ferry leaves Quay Street at 06:40 and the last one leaves Tollan at 22:15 every day."

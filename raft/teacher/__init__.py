@@ -1,0 +1,112 @@
+"""Teacher backends: the model that writes questions and chain-of-thought answers for raft.generate.
+
+All backends share one asynchronous interface::
+
+    teacher = make_teacher(cfg.teacher)          # TeacherConfig from raft.config
+    replies = await teacher.complete([messages_1, messages_2, ...])   # list[Reply], same order
+    reply = await teacher.ask(messages)          # one request (what the generate pipeline uses)
+    await teacher.aclose()
+
+- ``openai``: any OpenAI-compatible server (``vllm serve MODEL`` listens on http://localhost:8000/v1).
+  ``teacher.concurrency`` requests in flight (an ``asyncio.Semaphore``), a per-request timeout, and
+  retries with exponential backoff and jitter on 429, 5xx, timeouts, connection errors and malformed
+  HTTP 200 replies (not JSON, no choices, no message content: never stored as an empty reply); a
+  ``Retry-After`` header (seconds or an HTTP date) makes the wait at least that long, up to
+  ``max(teacher.retry_max_delay, 60 s)``. The API key comes from the environment variable named by
+  ``teacher.api_key_env`` ("EMPTY" when unset: vLLM accepts any key); it is never printed, logged or
+  stored. A request that still fails after ``teacher.max_retries`` retries raises
+  ``TeacherUnavailable`` with a one-line message. A refused request (HTTP 400/413/422, e.g. a prompt
+  longer than the context) raises ``TeacherRejected`` for that request only, but after
+  ``teacher.max_refusals`` refusals in a row (a success resets the count) the teacher is taken to
+  refuse everything (an unsupported parameter, a wrong model name): ``TeacherUnavailable`` names the
+  status and the server's message, and the run stops.
+- ``vllm``: the offline ``vllm.LLM`` engine (optional extra, imported lazily); prompts are batched.
+- ``transformers``: a local model generating with its chat template, ``teacher.batch_size`` prompts
+  per ``generate()`` call; for small runs on any machine (the tests use the tiny random model).
+
+Every reply says why it ended: ``Reply.finish_reason`` is "length" when the teacher hit
+``teacher.max_tokens`` (the text is cut off), else what the server said ("stop" normally).
+``teacher.seed`` (when not null) goes to every backend: the ``seed`` field of the request body
+(vLLM and OpenAI accept it), ``SamplingParams(seed=...)``, or ``torch.manual_seed`` before each
+sampled ``generate()`` call.
+
+The two local backends collect concurrent ``ask`` calls into batches, so the same pipeline drives
+every backend. Modules: this one (the interface, ``Reply``, the errors, ``make_teacher``),
+``raft.teacher.openai_api`` (the HTTP client with its retries) and ``raft.teacher.local`` (vllm,
+transformers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from raft.config import ConfigError, TeacherConfig
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One finished teacher call: the reply text, the token usage the backend reported and why it ended
+    ("length": cut off at max_tokens; "stop" or another server reason otherwise)."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+
+
+class TeacherError(ConfigError):
+    """The teacher cannot be set up (missing package, model not found): one line, exit status 2."""
+
+
+class TeacherUnavailable(RuntimeError):
+    """The teacher stopped answering (retries exhausted, or it refused every request): one line."""
+
+
+class TeacherRejected(Exception):
+    """The teacher refused this one request (HTTP 400/413/422, e.g. a prompt longer than its context)."""
+
+
+def _one_line(text: Any, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class Teacher:
+    """Base class: ``complete`` runs a batch through ``ask``; subclasses implement ``ask``."""
+
+    name = "teacher"
+    parallelism = 1  # requests the pipeline should keep waiting on this teacher
+
+    async def ask(self, messages: Messages) -> Reply:
+        raise NotImplementedError
+
+    async def complete(self, batch: list[Messages]) -> list[Reply]:
+        return list(await asyncio.gather(*(self.ask(m) for m in batch)))
+
+    async def aclose(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.name
+
+
+
+
+BACKENDS = ("openai", "vllm", "transformers")
+
+
+def make_teacher(cfg: TeacherConfig) -> Teacher:
+    """The backend named by ``cfg.backend``; TeacherError (one line) when it cannot be set up."""
+    if cfg.backend not in BACKENDS:
+        raise TeacherError(f"teacher.backend={cfg.backend!r} is not one of {', '.join(BACKENDS)}")
+    if cfg.backend == "openai":
+        from raft.teacher.openai_api import OpenAITeacher
+
+        return OpenAITeacher(cfg)
+    from raft.teacher.local import TransformersTeacher, VLLMTeacher
+
+    return (VLLMTeacher if cfg.backend == "vllm" else TransformersTeacher)(cfg)
