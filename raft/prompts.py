@@ -4,6 +4,8 @@
   dataset) and in evaluation (the lm-eval tasks call the same function). One template for both.
 - ``question_messages``: the teacher writes questions about one chunk.
 - ``answer_messages``: the teacher writes the chain-of-thought answer against the documents.
+- ``bio_label_messages`` / ``bio_prompt`` / ``bio_example``: the bio needle-in-a-haystack labels (teacher)
+  and the student prompt (training and evaluation).
 
 The answer format (from the RAFT paper and its reference code): reasoning step by step, text copied
 from the documents wrapped in ``##begin_quote##`` ... ``##end_quote##``, and a last line
@@ -76,4 +78,38 @@ def student_example(documents: list[str], question: str, answer: str) -> dict[st
     """
     user = {"role": "user", "content": student_prompt(documents, question)}
     assistant = {"role": "assistant", "content": answer}
+    return {"messages": [user, assistant], "prompt": [user], "completion": [assistant]}
+
+
+# ------------------------------------------------------------------------------------ bio needle
+
+BIO_FIELDS_TEXT = (
+    "nationality (a demonym such as \"American\", or \"unknown\"), date_of_birth and date_of_death as "
+    "{day, month, year} (0 for an unknown part), sportsperson (true/false), politician (true/false)"
+)
+
+BIO_LABEL_SYSTEM = "You are a helpful assistant that extracts information about a person in json."
+
+
+def bio_label_messages(bio: str, name: str) -> list[dict[str, str]]:
+    """The teacher labels one biography (in JSON-schema mode: raft.bio.response_format())."""
+    return [
+        {"role": "system", "content": BIO_LABEL_SYSTEM},
+        {"role": "user", "content": f"{bio}\nGiven this information, extract information about {name}: {BIO_FIELDS_TEXT}."},
+    ]
+
+
+def bio_prompt(haystack: str, name: str) -> str:
+    """The student's input in the bio needle-in-a-haystack task, in training and in evaluation (one
+    user turn: the published system line, the biographies, then the question with the fields asked)."""
+    return (
+        f"{BIO_LABEL_SYSTEM}\n\n{haystack}\n\nGiven this information, extract information about {name} "
+        f"as one JSON object with the fields {BIO_FIELDS_TEXT}."
+    )
+
+
+def bio_example(haystack: str, name: str, target: str) -> dict[str, list[dict[str, str]]]:
+    """Ready-to-train columns (as ``student_example``) for one bio needle row; ``target`` is compact JSON."""
+    user = {"role": "user", "content": bio_prompt(haystack, name)}
+    assistant = {"role": "assistant", "content": target}
     return {"messages": [user, assistant], "prompt": [user], "completion": [assistant]}
