@@ -121,13 +121,16 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def available_recipes(command: str = "") -> list[str]:
-    """Recipe names, all of them or those of one command."""
+    """Recipe names, all of them or those of one command. ``recipes/NAME.yaml`` is recipe NAME;
+    ``recipes/NAME/COMMAND.yaml`` is recipe NAME of that command (one folder per recipe that spans
+    commands: ``recipe=bio_needle`` is ``bio_needle/generate.yaml`` for raft.generate and
+    ``bio_needle/evaluate.yaml`` for raft.evaluate)."""
     root = resource_dir("recipes")
-    names = []
+    names = set()
     for p in root.rglob("*.yaml"):
         of = _recipe_command(p)
         if of and (not command or of == command):
-            names.append(str(p.relative_to(root).with_suffix("")))
+            names.add(str(p.parent.relative_to(root)) if p.stem == of and p.parent != root else str(p.relative_to(root).with_suffix("")))
     return sorted(names)
 
 
@@ -140,16 +143,19 @@ def _recipe_command(path: Path) -> str:
     return str(data["command"]) if isinstance(data, dict) and "command" in data else ""
 
 
-def recipe_path(name: str) -> Path:
+def recipe_path(name: str, command: str = "") -> Path:
+    """The file of recipe ``name`` (for ``command``: ``recipes/NAME/COMMAND.yaml`` first), or a path."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml"):
         if not p.is_file():
             raise ConfigError(f"recipe file not found: {name}")
         return p
-    candidate = resource_dir("recipes") / f"{name}.yaml"
-    if not candidate.is_file():
-        raise ConfigError(f"unknown recipe '{name}'; available: {', '.join(available_recipes())}")
-    return candidate
+    root = resource_dir("recipes")
+    candidates = [root / name / f"{command}.yaml"] if command else sorted((root / name).glob("*.yaml"))[:1]
+    for candidate in [*candidates, root / f"{name}.yaml"]:
+        if candidate.is_file() and _recipe_command(candidate):
+            return candidate
+    raise ConfigError(f"unknown recipe '{name}'; available: {', '.join(available_recipes(command))}")
 
 
 def _type_name(schema: type, key: str) -> str:
@@ -205,7 +211,7 @@ def load_config(command: str, args: list[str]) -> Any:
     cfg = OmegaConf.structured(schema)
     data: dict[str, Any] = {}
     if recipe:
-        path = recipe_path(recipe)
+        path = recipe_path(recipe, command)
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:

@@ -153,8 +153,27 @@ def test_help_lists_only_the_recipes_of_its_command(command):
     listed = help_text(command).split("recipes: ", 1)[1].splitlines()[0].split(", ")
     assert listed == available_recipes(command) and listed
     for name in available_recipes():
-        of = (yaml.safe_load(recipe_path(name).read_text()) or {}).get("command")
+        of = (yaml.safe_load(recipe_path(name, command).read_text()) or {}).get("command")
         assert (name in listed) == (of == command), name
+
+
+def test_a_recipe_folder_holds_one_file_per_command(tmp_path, monkeypatch):
+    """recipes/NAME/COMMAND.yaml: the same recipe name for several commands (alignment-handbook's layout)."""
+    import raft.config
+
+    (tmp_path / "both").mkdir()
+    (tmp_path / "both" / "generate.yaml").write_text("command: generate\nlimit: 7\n")
+    (tmp_path / "both" / "evaluate.yaml").write_text("command: evaluate\nmodel: m\nlimit: 3\n")
+    (tmp_path / "single.yaml").write_text("command: generate\nlimit: 5\n")
+    (tmp_path / "accelerate").mkdir()
+    (tmp_path / "accelerate" / "ddp.yaml").write_text("distributed_type: MULTI_GPU\n")  # not a recipe
+    monkeypatch.setattr(raft.config, "resource_dir", lambda name: tmp_path)
+    assert available_recipes() == ["both", "single"] and available_recipes("evaluate") == ["both"]
+    assert load_config("generate", ["recipe=both"]).limit == 7
+    assert load_config("evaluate", ["recipe=both"]).limit == 3
+    assert load_config("generate", ["recipe=single"]).limit == 5
+    with pytest.raises(ConfigError, match=r"recipe 'single' is for raft.generate, not raft.evaluate"):
+        load_config("evaluate", ["recipe=single"])
 
 
 def test_a_kinds_settings_live_in_its_section_and_short_keys_still_work(tmp_path):
