@@ -38,7 +38,8 @@ FINGERPRINT_NAME = "run.json"
 
 
 def request_key(
-    messages: list[dict[str, str]], model: str, temperature: float, max_tokens: int, seed: int | None = None
+    messages: list[dict[str, str]], model: str, temperature: float, max_tokens: int, seed: int | None = None,
+    response_format: dict | None = None,
 ) -> str:
     """Stable hash of one teacher request (what decides the reply).
 
@@ -48,6 +49,8 @@ def request_key(
     request: dict[str, object] = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
     if seed is not None:
         request["seed"] = seed
+    if response_format is not None:  # a structured-output request is another request
+        request["response_format"] = response_format
     payload = json.dumps(
         request,
         sort_keys=True,
@@ -57,9 +60,10 @@ def request_key(
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def teacher_key(messages: list[dict[str, str]], teacher: Any) -> str:
+def teacher_key(messages: list[dict[str, str]], teacher: Any, response_format: dict | None = None) -> str:
     """``request_key`` of a request made with the settings of ``teacher`` (a TeacherConfig)."""
-    return request_key(messages, teacher.model, teacher.temperature, teacher.max_tokens, seed=teacher.seed)
+    return request_key(messages, teacher.model, teacher.temperature, teacher.max_tokens, seed=teacher.seed,
+                       response_format=response_format)
 
 
 @dataclass(frozen=True)

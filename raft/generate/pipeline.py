@@ -116,16 +116,16 @@ class Run:
         self._shown = 0.0
 
     # ------------------------------------------------------------------ what a kind calls
-    async def call(self, messages: list[dict[str, str]], tag: str):
+    async def call(self, messages: list[dict[str, str]], tag: str, response_format: dict | None = None):
         """The teacher's reply (``raft.teacher.Reply``, or the stored ``raft.store.Record``: both have
         text, token counts and finish_reason), or the one-line reason it refused the request."""
-        key = teacher_key(messages, self.cfg.teacher)
+        key = teacher_key(messages, self.cfg.teacher, response_format)
         reply = self.store.get(key)
         if reply is not None:
             self.stats.calls_stored += 1
         else:
             try:
-                reply = await self.teacher.ask(messages)
+                reply = await self.teacher.ask(messages, response_format) if response_format else await self.teacher.ask(messages)
             except TeacherRejected as e:
                 return str(e)
             self.store.put(key, tag, reply.text, reply.prompt_tokens, reply.completion_tokens, finish_reason=reply.finish_reason)

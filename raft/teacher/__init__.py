@@ -81,7 +81,8 @@ class Teacher:
     name = "teacher"
     parallelism = 1  # requests the pipeline should keep waiting on this teacher
 
-    async def ask(self, messages: Messages) -> Reply:
+    async def ask(self, messages: Messages, response_format: dict[str, Any] | None = None) -> Reply:
+        """One reply; ``response_format`` (``{"type": "json_schema", ...}``) asks for structured output."""
         raise NotImplementedError
 
     async def complete(self, batch: list[Messages]) -> list[Reply]:

@@ -14,15 +14,15 @@ class BatchTeacher(Teacher):
     max_batch = 8
 
     def __init__(self) -> None:
-        self._pending: list[tuple[Messages, asyncio.Future]] = []
+        self._pending: list[tuple[Messages, dict | None, asyncio.Future]] = []
         self._runner: asyncio.Task | None = None
 
-    def generate(self, batch: list[Messages]) -> list[Reply]:
+    def generate(self, batch: list[Messages], formats: list[dict | None]) -> list[Reply]:
         raise NotImplementedError
 
-    async def ask(self, messages: Messages) -> Reply:
+    async def ask(self, messages: Messages, response_format: dict[str, Any] | None = None) -> Reply:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((messages, future))
+        self._pending.append((messages, response_format, future))
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())
         return await future
@@ -33,13 +33,13 @@ class BatchTeacher(Teacher):
                 await asyncio.sleep(0)  # let every coroutine that is ready queue its request first
                 batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
                 try:
-                    replies = await asyncio.to_thread(self.generate, [m for m, _ in batch])
+                    replies = await asyncio.to_thread(self.generate, [m for m, _, _ in batch], [f for _, f, _ in batch])
                 except Exception as e:  # noqa: BLE001 - handed to every waiting caller
-                    for _, future in batch:
+                    for _, _, future in batch:
                         if not future.done():
                             future.set_exception(e)
                     continue
-                for (_, future), reply in zip(batch, replies, strict=True):
+                for (_, _, future), reply in zip(batch, replies, strict=True):
                     if not future.done():
                         future.set_result(reply)
         finally:
@@ -72,7 +72,9 @@ class TransformersTeacher(BatchTeacher):
         if not getattr(self.tokenizer, "chat_template", None):
             raise TeacherError(f"teacher model '{cfg.model}' has no chat template; use an instruct model")
 
-    def generate(self, batch: list[Messages]) -> list[Reply]:
+    def generate(self, batch: list[Messages], formats: list[dict | None]) -> list[Reply]:
+        """``formats`` are not enforced here (no guided decoding in transformers' generate): structured
+        replies are validated by the caller like any other."""
         tok, torch = self.tokenizer, self._torch
         texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in batch]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
@@ -118,9 +120,25 @@ class VLLMTeacher(BatchTeacher):
         self.llm = vllm.LLM(model=cfg.model, tensor_parallel_size=cfg.tensor_parallel_size)
         self.params = vllm.SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=cfg.seed)
 
-    def generate(self, batch: list[Messages]) -> list[Reply]:
-        outputs = self.llm.chat(batch, self.params, use_tqdm=False)
+    def generate(self, batch: list[Messages], formats: list[dict | None]) -> list[Reply]:
+        params = [self.params if f is None else self._guided(f) for f in formats]
+        outputs = self.llm.chat(batch, params, use_tqdm=False)
         return [_vllm_reply(o) for o in outputs]
+
+    def _guided(self, response_format: dict) -> Any:
+        """SamplingParams that decode JSON of the format's schema (vLLM's structured outputs)."""
+        import vllm
+
+        schema = response_format.get("json_schema", {}).get("schema", {})
+        base = {"temperature": self.cfg.temperature, "max_tokens": self.cfg.max_tokens, "seed": self.cfg.seed}
+        try:  # vLLM >= 0.10
+            from vllm.sampling_params import StructuredOutputsParams
+
+            return vllm.SamplingParams(**base, structured_outputs=StructuredOutputsParams(json=schema))
+        except ImportError:
+            from vllm.sampling_params import GuidedDecodingParams
+
+            return vllm.SamplingParams(**base, guided_decoding=GuidedDecodingParams(json=schema))
 
 
 def _vllm_reply(output: Any) -> Reply:

@@ -68,7 +68,7 @@ class OpenAITeacher(Teacher):
             return TeacherUnavailable(self._down)
         return TeacherRejected(f"{status} {_one_line(getattr(error, 'message', error))}")
 
-    async def ask(self, messages: Messages) -> Reply:
+    async def ask(self, messages: Messages, response_format: dict[str, Any] | None = None) -> Reply:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.parallelism)
         openai, cfg = self._openai, self.cfg
@@ -77,6 +77,8 @@ class OpenAITeacher(Teacher):
         body = {"model": cfg.model, "messages": messages, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens}
         if cfg.seed is not None:
             body["seed"] = cfg.seed
+        if response_format is not None:  # structured output: vLLM's guided decoding, OpenAI's json_schema mode
+            body["response_format"] = response_format
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         last = ""
         async with self._slots:

@@ -26,6 +26,7 @@ from raft.testing.server import (
     TeacherServer,
     TeacherStats,
     fake_answer,
+    fake_label,
     fake_questions,
 )
 from raft.testing.tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_model
@@ -39,5 +40,6 @@ __all__ = [
     "TeacherStats",
     "build_tiny_model",
     "fake_answer",
+    "fake_label",
     "fake_questions",
 ]

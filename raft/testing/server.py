@@ -52,6 +52,26 @@ def fake_answer(question: str, documents: list[str]) -> str:
     return f"None of the documents contains the phrase, so the answer cannot be quoted.\n{ANSWER_TAG} unknown"
 
 
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20[0-2]\d)\b")
+
+
+def fake_label(text: str) -> dict:
+    """A bio label read off a biography by rules (the stand-in for a teacher in JSON mode): the first
+    nationality named, the first two years as birth and death, sportsperson / politician by keywords."""
+    from raft.bio import NATIONALITIES
+
+    lower = text.lower()
+    nationality = next((n for n in NATIONALITIES[1:] if re.search(rf"\b{re.escape(n.lower())}\b", lower)), "unknown")
+    years = [int(y) for y in _YEAR.findall(text)]
+    return {
+        "nationality": nationality,
+        "date_of_birth": {"day": 0, "month": 0, "year": years[0] if years else 0},
+        "date_of_death": {"day": 0, "month": 0, "year": years[1] if len(years) > 1 else 0},
+        "sportsperson": bool(re.search(r"\b(football|player|athlete|olympic|cricket|rugby|coach)", lower)),
+        "politician": bool(re.search(r"\b(politician|minister|senator|parliament|mayor|governor)", lower)),
+    }
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # listen() backlog: must be set before the socket binds (class attribute)
@@ -77,6 +97,7 @@ class TeacherBehaviour:
     malformed_200_first: int = 0  # the first N requests get HTTP 200 with a body that is no chat completion
     malformed_200_shape: str = "cycle"  # one of MALFORMED_200, or "cycle" (each in turn)
     truncate: bool = False  # cut every reply in half and say finish_reason "length" (max_tokens reached)
+    malformed_json: str = ""  # structured (json_schema) requests: "" | "not_json" | "bad_schema" | "cycle" (ok, then each)
 
 
 @dataclass
@@ -197,7 +218,10 @@ class TeacherServer:
             shape = b.malformed_200_shape if b.malformed_200_shape != "cycle" else MALFORMED_200[(n - 1) % len(MALFORMED_200)]
             return 200, _malformed_200(shape, n), {}
         messages = body.get("messages") or []
-        kind, reply = self.reply(messages, n)
+        if (body.get("response_format") or {}).get("type") == "json_schema":
+            kind, reply = "label", self.label(messages, n)
+        else:
+            kind, reply = self.reply(messages, n)
         finish_reason = "stop"
         if b.truncate:  # as a server does when the reply reaches max_tokens
             words = reply.split(" ")
@@ -228,6 +252,20 @@ class TeacherServer:
                 "total_tokens": len(prompt_text.split()) + len(reply.split()),
             },
         }, {}
+
+    def label(self, messages: list[dict], n: int = 0) -> str:
+        """A structured (JSON) reply: the bio label read off the biography (``fake_label``), or, with
+        ``malformed_json``, text that is no JSON ("not_json") or JSON that breaks the schema ("bad_schema")."""
+        user = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        mode = self.behaviour.malformed_json
+        if mode == "cycle":
+            mode = ("", "not_json", "bad_schema")[n % 3]
+        if mode == "not_json":
+            return "Here is the information: nationality American, born 1950."
+        label = fake_label(user)
+        if mode == "bad_schema":
+            label["date_of_birth"] = "1950"
+        return json.dumps(label)
 
     def reply(self, messages: list[dict], n: int = 0) -> tuple[str, str]:
         """(kind, text) for a chat request: kind is question, answer or student."""
