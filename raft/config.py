@@ -30,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 import raft.settings
 from raft.settings import (  # noqa: F401  (re-exported: the commands import their schema from here)
     SCHEMAS,
+    BioNeedleSettings,
     EvaluateConfig,
     FinetuneConfig,
     GenerateConfig,

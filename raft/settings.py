@@ -69,6 +69,24 @@ class HotpotSettings:
 
 
 @dataclass
+class BioNeedleSettings:
+    """kind=bio_needle: biographies -> teacher JSON labels -> needle-in-a-haystack rows (raft.kinds.bio_needle)."""
+
+    haystack: str = _f("", "JSONL of {name, bio} filler biographies (empty: the input's own training people fill the haystacks)")
+    eval_input: str = _f("", "JSONL of {name, bio, json?} evaluation needles (empty: eval_people of the input are held out)")
+    eval_people: int = _f(20, "people of the input held out as evaluation needles when eval_input is empty (never in a training row)")
+    train_lengths: Any = _f([4096, 8192, 16384, 32768], "context lengths of training rows, in student tokens (drawn at random per row)")
+    rows_per_needle: int = _f(1, "training rows per training needle (each with its own length, depth and haystack)")
+    eval_lengths: Any = _f([4096, 8192, 12288, 16384], "the evaluation sweep's context lengths (the published run: 4k-16k step 4k)")
+    eval_depths: int = _f(10, "needle depths in the evaluation sweep, evenly from 0% to 100%")
+    needles_per_cell: int = _f(5, "evaluation needles per (length, depth) cell")
+    relabel: bool = _f(False, "ask the teacher for labels even where the input has them (its 'json' field)")
+    tolerance: float = _f(0.01, "a context may be this much shorter than its target length (never longer)")
+    min_bio_tokens: int = _f(150, "raw biographies (wiki_bio) shorter than this are dropped")
+    max_bio_tokens: int = _f(400, "raw biographies longer than this are dropped")
+
+
+@dataclass
 class GenerateConfig:
     """Shared settings at the top; each kind of data has its own section (``raft.*``, ...).
 
@@ -77,7 +95,7 @@ class GenerateConfig:
     """
 
     recipe: str = _f("", "recipe this configuration came from (filled in)")
-    kind: str = _f("raft", "kind of data: raft (RAFT QA); one module per kind in raft/kinds/")
+    kind: str = _f("raft", "kind of data: raft (RAFT QA) | bio_needle (long-context extraction); one module per kind in raft/kinds/")
     source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
     input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
     output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")
@@ -93,6 +111,7 @@ class GenerateConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig, metadata={"help": "teacher model and how to reach it"})
     hotpot: HotpotSettings = field(default_factory=HotpotSettings, metadata={"help": "source=hotpot: contamination rule"})
     raft: RaftSettings = field(default_factory=RaftSettings, metadata={"help": "kind=raft: RAFT question answering"})
+    bio_needle: BioNeedleSettings = field(default_factory=BioNeedleSettings, metadata={"help": "kind=bio_needle: long-context extraction"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,8 +186,8 @@ class EvaluateConfig:
     recipe: str = _f("", "recipe this configuration came from (filled in)")
     model: str = _f(MISSING, "model to evaluate: hub id or local path (a merged model works)")
     adapter: str = _f("", "LoRA adapter folder written by raft.finetune (empty: the base model)")
-    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain | raft_domain_retrieval")
-    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain(_retrieval)")
+    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain | raft_domain_retrieval | bio_needle")
+    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain(_retrieval) or bio_needle")
     retrieval_k: int | None = _f(None, "raft_domain_retrieval: chunks BM25 retrieves per question (null: RAFT_RETRIEVAL_K, else 4)")
     backend: str = _f("hf", "lm-eval model type: hf | vllm | local-chat-completions")
     base_url: str = _f("", "server URL for local-chat-completions")
@@ -182,6 +201,7 @@ class EvaluateConfig:
     limit: int | None = _f(None, "evaluate only the first N questions")
     output: str = _f("outputs/eval", "results folder: results JSON and per-sample outputs")
     label: str = _f("", "name of this run in reports (default: model and adapter)")
+    prices: Any = _f([], "bio_needle: cost table of the evaluated prompts, a list of {model, tokenizer, input_per_mtok, output_per_mtok} (USD per million tokens; empty: none)")
 
 
 SCHEMAS: dict[str, type] = {"generate": GenerateConfig, "finetune": FinetuneConfig, "evaluate": EvaluateConfig}

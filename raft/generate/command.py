@@ -63,8 +63,8 @@ def dry_run(kind: Kind, work: int, out: Path) -> dict[str, Any]:
     cfg = kind.cfg
     records = Store(out, readonly=True) if (out / "store.jsonl").exists() else None
 
-    def stored(messages) -> bool:
-        return records is not None and teacher_key(messages, cfg.teacher) in records
+    def stored(messages, response_format=None) -> bool:
+        return records is not None and teacher_key(messages, cfg.teacher, response_format) in records
 
     est = kind.estimate(work, stored)
     price = cost(cfg, est.tokens_in, est.tokens_out)

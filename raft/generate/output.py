@@ -1,7 +1,8 @@
 """The output folder of raft.generate: the split, the JSONL files, the ``datasets`` copy, the card.
 
 At the end of a run the kept rows (raft.generate.pipeline) are sorted by id, split into train and
-test exactly as ``Dataset.train_test_split`` would with the run's seed, copied line by line into
+test exactly as ``Dataset.train_test_split`` would with the run's seed (or as the kind's ``split_of``
+says), copied line by line into
 ``train.jsonl`` / ``test.jsonl`` (test rows through the kind's ``held_out``), and the DatasetDict is built from those files (Arrow,
 memory-mapped) with the kind's features. ``rejects.jsonl`` gets the rejects in id order, and
 ``README.md`` a dataset card: the kind's description and columns, the teacher, the counts, the
@@ -45,7 +46,12 @@ def finalize(run: Run, out: Path) -> dict[str, int]:
 
     cfg, features = run.cfg, run.kind.features()
     rows = sorted(run.kept.values())  # (row id, offset, length), in id order
-    train, test = split_order(len(rows), cfg.test_size, cfg.seed)
+    fixed = [run.kind.split_of(r[0]) for r in rows]
+    if any(fixed):  # the kind's own split (e.g. by person)
+        train = [i for i, s in enumerate(fixed) if s == "train"]
+        test = [i for i, s in enumerate(fixed) if s == "test"]
+    else:
+        train, test = split_order(len(rows), cfg.test_size, cfg.seed)
     counts = {"train": len(train), "test": len(test)}
     run.rows.copy((rows[i][1:] for i in train), out / "train.jsonl")
     run.rows.copy((rows[i][1:] for i in test), out / "test.jsonl", transform=run.kind.held_out)

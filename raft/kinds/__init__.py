@@ -11,6 +11,7 @@ says only what is its own, by subclassing ``Kind`` in ``raft/kinds/<name>.py``:
   (``run.keep(row, dedup_key)``) or rejects with a reason (``run.reject(record)``);
 - ``features()`` / ``columns``: the dataset's columns; ``card()``: its part of the dataset card;
   ``fingerprint()``: its settings that change results; ``estimate()``: the dry run's figures;
+- ``split_of(row_id)``: the split a row belongs to when the kind decides it (by person, say);
 - ``held_out(row)``: a test-split row as it is written (e.g. with its oracle put back);
   ``write_outputs(folder)``: files of its own in the output folder (e.g. the chunk pool).
 
@@ -72,6 +73,11 @@ class Kind:
     def as_reject(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
         """The rejects.jsonl record of an accepted row rejected later (a duplicate)."""
         return {"id": row["id"], "reason": reason, "row": row}
+
+    def split_of(self, row_id: str) -> str | None:
+        """"train" or "test" when the kind decides a row's split itself (e.g. by person), else None: the
+        run's seeded ``test_size`` split."""
+        return None
 
     def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
         """A row of the test split as it is written (default: as it was generated)."""
