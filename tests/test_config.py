@@ -153,7 +153,10 @@ def test_help_lists_only_the_recipes_of_its_command(command):
     listed = help_text(command).split("recipes: ", 1)[1].splitlines()[0].split(", ")
     assert listed == available_recipes(command) and listed
     for name in available_recipes():
-        of = (yaml.safe_load(recipe_path(name, command).read_text()) or {}).get("command")
+        try:
+            of = (yaml.safe_load(recipe_path(name, command).read_text()) or {}).get("command")
+        except ConfigError:  # a recipe folder without a file for this command
+            of = None
         assert (name in listed) == (of == command), name
 
 
