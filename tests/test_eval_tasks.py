@@ -124,6 +124,7 @@ def test_only_our_tasks_are_indexed():
         "raft_hotpot_full",
         "raft_domain",
         "raft_domain_retrieval",
+        "bio_needle",
     }
 
 

@@ -407,3 +407,121 @@ def test_domain_split_and_retrieval_runs_and_report(teacher, shared_data, tmp_pa
     )
     page = paths["html"].read_text()
     assert "F1 no oracle" in page and "not retrieved" not in page and ">retrieved<" in page
+
+
+# --------------------------------------------------------------------------------------------------
+# bio_needle (the task and the end-to-end runs: test_bio_needle_task.py)
+# --------------------------------------------------------------------------------------------------
+
+BIO_LABEL = {
+    "nationality": "Danish",
+    "date_of_birth": {"day": 2, "month": 5, "year": 1913},
+    "date_of_death": {"day": 0, "month": 0, "year": 1980},
+    "sportsperson": False,
+    "politician": True,
+}
+
+
+def test_bio_needle_recipe_and_its_settings():
+    from raft.evaluate import TASK_DATA
+
+    assert TASK_DATA["bio_needle"] == ("bio_needle_data", "RAFT_BIO_NEEDLE_DATA")
+    path = REPO / "recipes" / "bio_needle" / "evaluate.yaml"
+    c = cfg(f"recipe={path}")
+    assert c.tasks == ["bio_needle"] and c.data == "outputs/bio_needle" and c.max_new_tokens == 256
+    assert c.apply_chat_template and check(c) == ["bio_needle"]
+    assert c.prices and all(set(p) == {"model", "tokenizer", "input_per_mtok", "output_per_mtok"} for p in c.prices)
+    # every setting of the recipe says why
+    for line in path.read_text().splitlines():
+        if re.match(r"^[a-z_]+: ", line):
+            assert "#" in line, line
+    # by name, once recipes/NAME/<command>.yaml lookup is there
+    try:
+        named = cfg("recipe=bio_needle")
+    except ConfigError:
+        pytest.skip("recipe=bio_needle lookup not there yet")
+    assert named.tasks == ["bio_needle"] and named.prices == c.prices
+    assert cfg("model=m").prices == []  # no cost table unless asked for
+
+
+@pytest.mark.parametrize(
+    ("prices", "message"),
+    [
+        ("gpt-4o", "prices must be a list"),
+        ("[gpt-4o]", "prices[0] must be a mapping"),
+        ("[{model: x, input_per_mtok: 1, output_per_mtok: 1}]", "prices[0] (x): missing tokenizer"),
+        ("[{model: x, tokenizer: t, input_per_mtok: 1, output_per_mtok: 1, cached: 1}]", "unknown key cached"),
+        ("[{model: x, tokenizer: t, input_per_mtok: -1, output_per_mtok: 1}]", "prices[0].input_per_mtok=-1"),
+        ("[{model: x, tokenizer: t, input_per_mtok: 1, output_per_mtok: cheap}]", "prices[0].output_per_mtok='cheap'"),
+        ("[{model: '', tokenizer: t, input_per_mtok: 1, output_per_mtok: 1}]", "prices[0].model must be"),
+    ],
+)
+def test_bad_prices_fail_before_anything_loads(prices, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check(cfg("model=m", "tasks=[bio_needle]", f"prices={prices}"))
+
+
+def test_bio_needle_data_and_task_errors(tiny_model, tmp_path):
+    with pytest.raises(ConfigError, match="ambiguous"):
+        check(cfg("model=m", "tasks=[raft_domain,bio_needle]", "data=x"))
+    with pytest.raises(ConfigError) as e:
+        main(cfg(f"model={tiny_model}", "tasks=[bio_needle]", f"output={tmp_path}", "limit=1"))
+    assert "RAFT_BIO_NEEDLE_DATA" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bio_sample_row_is_what_the_report_reads():
+    from raft.bio import FIELDS, compact
+    from raft.evaluate import sample_row
+
+    doc = {
+        "id": "n1",
+        "needle_name": "Karen Holt",
+        "label": BIO_LABEL,
+        "target_tokens": 8192,
+        "context_tokens": 8150,
+        "depth": 0.33,
+        "depth_target": 1 / 3,
+        "needle_start": 2700,
+        "needle_tokens": 180,
+        "prompt": [{"role": "user", "content": "long haystack ..."}],
+    }
+    said = {**BIO_LABEL, "nationality": "danish", "politician": False}
+    reply = f"```json\n{json.dumps(said)}\n```"
+    sample = {"doc_id": 3, "doc": doc, "target": compact(BIO_LABEL), "filtered_resps": [reply], "score": 8 / 9}
+    row = sample_row(sample, "bio_needle")
+    assert row == sample_row(sample)  # recognised by its doc as well
+    assert {
+        "needle_name", "label", "target_tokens", "context_tokens", "depth", "depth_target",
+        "response", "parsed", "json_valid", "fields", "score",
+    } <= set(row)  # fmt: skip
+    assert row["doc_id"] == 3 and row["id"] == "n1" and row["needle_name"] == "Karen Holt"
+    assert row["label"] == BIO_LABEL and row["target_tokens"] == 8192 and row["depth_target"] == 1 / 3
+    assert row["response"] == reply and row["parsed"] == said and row["json_valid"] == 1
+    assert row["fields"] == {f: int(f != "politician") for f in FIELDS}
+    assert row["score"] == pytest.approx(8 / 9)
+    assert "prompt" not in row and "f1" not in row
+    # no JSON in the reply
+    none = sample_row({**sample, "filtered_resps": ["no idea"]}, "bio_needle")
+    assert none["parsed"] is None and none["json_valid"] == 0 and none["score"] == 0.0
+    assert set(none["fields"].values()) == {0}
+    # a raft_domain sample is unchanged
+    qa = sample_row(
+        {"doc": {"question": "q", "final_answer": "Oslo"}, "target": "Oslo", "filtered_resps": ["<ANSWER>: Oslo"]}
+    )
+    assert qa["f1"] == 1.0 and "fields" not in qa
+
+
+def test_cost_table_output_tokens_are_the_gold_labels_in_the_models_tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    from raft.bio import compact
+    from raft.evaluate.run import _target_tokens
+
+    targets = [compact(BIO_LABEL), compact({**BIO_LABEL, "nationality": "unknown"})]
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    counts = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in targets]
+    tokens, how = _target_tokens(cfg(f"model={tiny_model}"), targets)
+    assert tokens == round(sum(counts) / 2) and "mean tokens of the 2 gold labels" in how
+    # a served name without a tokenizer: max_new_tokens, an upper bound
+    tokens, how = _target_tokens(cfg("model=nobody/no-such-model", "max_new_tokens=256"), targets)
+    assert tokens == 256 and "upper bound" in how and "nobody/no-such-model" in how

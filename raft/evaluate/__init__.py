@@ -7,7 +7,7 @@
     python -m raft.evaluate report outputs/eval/base outputs/eval/raft [--out outputs/report]
 
 Evaluation calls ``lm_eval.simple_evaluate`` on the tasks in ``eval_tasks/`` (``raft_hotpot``,
-``raft_hotpot_full``, ``raft_domain``, ``raft_domain_retrieval``) through a ``TaskManager`` that
+``raft_hotpot_full``, ``raft_domain``, ``raft_domain_retrieval``, ``bio_needle``) through a ``TaskManager`` that
 indexes only that folder, the same tasks as the documented command
 ``lm_eval --tasks raft_hotpot --include_path eval_tasks``.
 Backends (``backend=``): ``hf`` (transformers, ``adapter`` loaded with PEFT, ``load_in_4bit`` as NF4
@@ -16,8 +16,9 @@ request scheduled at once with ``batch_size=auto``, the context bounded by ``max
 default the longest prompt of the run in tokens plus ``max_new_tokens``, not the model's 131k) and
 ``local-chat-completions`` (any OpenAI-compatible server such as ``vllm serve``; ``model`` is the
 served name, and ``adapter``, when given, the served name of the LoRA module). ``data`` is the local
-HotpotQA file for the hotpot tasks or the ``raft.generate`` folder for the ``raft_domain`` tasks (else
-the environment variables ``RAFT_HOTPOT_PATH`` / ``RAFT_DOMAIN_DATA``, else the hub for HotpotQA);
+HotpotQA file for the hotpot tasks or the ``raft.generate`` folder for the ``raft_domain`` tasks and
+``bio_needle`` (else the environment variables ``RAFT_HOTPOT_PATH`` / ``RAFT_DOMAIN_DATA`` /
+``RAFT_BIO_NEEDLE_DATA``, else the hub for HotpotQA);
 ``retrieval_k`` the chunks ``raft_domain_retrieval`` retrieves per question (else
 ``RAFT_RETRIEVAL_K``, else 4).
 
@@ -26,7 +27,12 @@ precision, base or fine-tuned and label, which the report groups by, and ``raft_
 no question applies to, such as ``f1_no_oracle`` when every test row has its oracle, is null),
 ``samples_<task>.jsonl`` (question, gold, output, extracted answer, f1, em, answer_found per
 question; for the raft_domain tasks also chunk_id, oracle_index and has_oracle, and for the
-retrieval variant oracle_retrieved and retrieved_ids) and ``recipe.yaml``.
+retrieval variant oracle_retrieved and retrieved_ids; for ``bio_needle`` needle_name, label,
+target_tokens, context_tokens, depth, depth_target, response, parsed, json_valid, fields and score)
+and ``recipe.yaml``. ``bio_needle`` reports ``score`` (share of the 9 label fields right, parsed as
+JSON only: ``raft.bio_score``), ``json_valid``, one metric per field and ``score_<N>k`` per context
+length; with ``prices`` set, ``main`` also writes the cost table of the evaluated prompts
+(``raft.evaluate.cost``).
 
 The report reads result folders written here (or by ``lm_eval --output_path ... --log_samples``)
 and writes ``report.md`` (F1 / EM / answer_found per run, F1 change against the base model of the
@@ -46,9 +52,13 @@ from raft.evaluate.report_html import samples_html
 from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
 from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.run import (
+    BIO_FIELD_METRICS,
+    BIO_LENGTH_METRICS,
+    BIO_METRICS,
     METRICS,
     SPLIT_METRICS,
     TASK_DATA,
+    bio_sample_row,
     check,
     evaluate,
     main,
@@ -62,6 +72,9 @@ from raft.evaluate.table import markdown_table, table_rows
 
 __all__ = [
     "BACKENDS",
+    "BIO_FIELD_METRICS",
+    "BIO_LENGTH_METRICS",
+    "BIO_METRICS",
     "METRICS",
     "REPORT_USAGE",
     "SPLIT_METRICS",
@@ -69,6 +82,7 @@ __all__ = [
     "ReportError",
     "Run",
     "batch_size",
+    "bio_sample_row",
     "check",
     "evaluate",
     "load_run",

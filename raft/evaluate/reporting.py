@@ -2,6 +2,11 @@
 fine-tuned F1 per model) and ``samples.html`` (every answer), and its command line,
 ``python -m raft.evaluate report RESULT_DIR [RESULT_DIR ...] [--out DIR]``.
 
+Runs of the bio_needle task get their own files beside them (``raft.evaluate.bio_report``:
+``bio_heatmap_<label>.png``, ``bio_accuracy.png``, ``bio_samples.html``) and a section of report.md;
+the RAFT files are written when at least one run has an F1 task, so a report over bio runs alone,
+RAFT runs alone or a mix of both works.
+
 matplotlib is imported only when the plot is drawn.
 """
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError
+from raft.evaluate.bio_report import bio_report
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.results import ReportError, load_run
 from raft.evaluate.table import markdown_table, pct, table_rows
@@ -66,18 +72,28 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
-    """Write report.md, f1.png and samples.html for the result folders; returns their paths."""
+    """Write report.md, f1.png and samples.html for the result folders (and, for bio_needle runs,
+    the files of bio_report); returns their paths."""
     if not folders:
         raise ReportError("no result folders given")
     runs = [load_run(f) for f in folders]
-    rows = table_rows(runs)
-    table = markdown_table(rows)
+    raft_runs = [run for run in runs if run.metrics]
+    bio_runs = [run for run in runs if run.bio]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"table": out / "report.md", "plot": out / "f1.png", "html": out / "samples.html"}
-    paths["table"].write_text("# RAFT evaluation\n\n" + table, encoding="utf-8")
-    plot_f1(rows, paths["plot"])
-    paths["html"].write_text(samples_html(runs, rows), encoding="utf-8")
+    paths = {"table": out / "report.md"}
+    text = "# RAFT evaluation\n\n"
+    if raft_runs:
+        rows = table_rows(raft_runs)
+        text += markdown_table(rows)
+        paths["plot"], paths["html"] = out / "f1.png", out / "samples.html"
+        plot_f1(rows, paths["plot"])
+        paths["html"].write_text(samples_html(raft_runs, rows), encoding="utf-8")
+    if bio_runs:
+        bio_paths, section = bio_report(bio_runs, out)
+        text += ("\n" if raft_runs else "") + section
+        paths.update(bio_paths)
+    paths["table"].write_text(text, encoding="utf-8")
     return paths
 
 

@@ -2,6 +2,11 @@
 or an ``lm_eval --output_path ... --log_samples`` one (``results_*.json``, ``samples_<task>_*.jsonl``)
 as a ``Run``: who was evaluated, the metrics per task and the samples per task.
 
+A ``bio_needle`` task (the bio needle-in-a-haystack benchmark) has no F1: its metrics (``score``,
+``json_valid``, one per scored field, ``score_<n>k`` per context length) go to ``Run.bio`` and its
+samples (one row per needle, length and depth) to ``Run.bio_samples``, which ``raft.evaluate.bio_report``
+reports on; ``Run.metrics`` and ``Run.samples`` keep the F1 tasks alone.
+
 Every problem with a folder is a ``ReportError``: one line naming the file.
 """
 
@@ -14,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, read_jsonl
-from raft.evaluate.run import METRICS, SPLIT_METRICS, sample_row, short_name
+from raft.evaluate.run import BIO_TASK, METRICS, SPLIT_METRICS, bio_sample_row, sample_row, short_name
 
 
 class ReportError(ConfigError):
@@ -29,6 +34,19 @@ class Run:
     info: dict[str, Any]
     metrics: dict[str, dict[str, float]]
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # bio_needle tasks: metric name ("score", "json_valid", "nationality", "score_4k", ...) -> value
+    # (NaN: no sample of that kind), and the samples as raft.evaluate writes them
+    bio: dict[str, dict[str, float]] = field(default_factory=dict)
+    bio_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+# what every bio sample row must hold (the rest: needle_name, label, response, fields, ... are shown when there)
+BIO_SAMPLE_KEYS = ("target_tokens", "depth_target", "score")
+
+
+def is_bio_task(task: str) -> bool:
+    """bio_needle (or a variant named after it): reported by raft.evaluate.bio_report."""
+    return task.startswith(BIO_TASK)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -49,6 +67,34 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
     return [
         row if "output" in row and "gold" in row else sample_row(row) for row in read_jsonl(path, ReportError)
     ]
+
+
+def _bio_metrics(path: Path, task: str, values: dict[str, Any]) -> dict[str, float]:
+    """Every ``<name>,none`` number of a bio_needle task (stderr left out); null or NaN -> NaN."""
+    out = {}
+    for key, value in values.items():
+        name, _, filt = key.partition(",")
+        if filt != "none" or name.endswith("_stderr"):
+            continue
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ReportError(f"{path}: results of {task} are not numbers ({key}: {value!r})")
+        out[name] = math.nan if value is None else float(value)
+    return out
+
+
+def _read_bio_samples(path: Path) -> list[dict[str, Any]]:
+    """The rows of samples_bio_needle*.jsonl: raft.evaluate's rows as they are, a row of
+    ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps") as run.bio_sample_row
+    makes it; a row without a length, depth or score is a ReportError."""
+    rows = []
+    for n, row in enumerate(read_jsonl(path, ReportError), 1):
+        if "response" not in row and isinstance(row.get("doc"), dict):
+            row = bio_sample_row(row)
+        missing = [k for k in BIO_SAMPLE_KEYS if not isinstance(row.get(k), int | float)]
+        if missing:
+            raise ReportError(f"{path} sample {n}: no number for {', '.join(missing)}")
+        rows.append(row)
+    return rows
 
 
 def _info_from_lm_eval(config: dict[str, Any]) -> dict[str, Any]:
@@ -97,9 +143,15 @@ def load_run(folder: str | Path) -> Run:
         if key not in info:
             raise ReportError(f"{path}: 'raft' section lacks '{key}'")
     metrics: dict[str, dict[str, float]] = {}
+    bio: dict[str, dict[str, float]] = {}
     for task, values in results.items():
         if not isinstance(values, dict):
             raise ReportError(f"{path}: results of {task} are not a mapping")
+        if is_bio_task(task) and "score,none" in values:
+            bio[task] = _bio_metrics(path, task, values)
+            n = data.get("n-samples", {}).get(task, {})
+            bio[task]["n"] = float(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0.0
+            continue
         got = {m: values.get(f"{m},none") for m in METRICS}
         if got["f1"] is None:
             continue  # a task that is not ours
@@ -115,15 +167,17 @@ def load_run(folder: str | Path) -> Run:
         stderr = values.get("f1_stderr,none")
         if isinstance(stderr, int | float):
             metrics[task]["f1_stderr"] = float(stderr)
-    if not metrics:
-        raise ReportError(f"{path}: no task with an f1 metric")
-    run = Run(folder=folder, info=info, metrics=metrics)
-    for task in metrics:
+    if not metrics and not bio:
+        raise ReportError(f"{path}: no task with an f1 metric (nor a bio_needle score)")
+    run = Run(folder=folder, info=info, metrics=metrics, bio=bio)
+    for task in [*metrics, *bio]:
         files = (
             [folder / f"samples_{task}.jsonl"]
             if (folder / f"samples_{task}.jsonl").is_file()
             else sorted(path.parent.glob(f"samples_{task}_*.jsonl"))
         )
-        if files:
+        if files and task in bio:
+            run.bio_samples[task] = _read_bio_samples(files[-1])
+        elif files:
             run.samples[task] = _read_samples(files[-1])
     return run
