@@ -131,7 +131,7 @@ def cell_mean(length: int, depth: float, tuned: bool) -> float:
 
 
 def test_load_run_reads_a_bio_folder(two_runs):
-    """raft.evaluate's rows as they are; a row as lm_eval --log_samples writes it, scored by run.bio_sample_row."""
+    """raft.evaluate's rows as they are; a row as lm_eval --log_samples writes it, scored by bio_run.bio_sample_row."""
     raw = {"doc_id": 7, "doc": {"needle_name": "Ada", "label": LABEL, "target_tokens": 4096, "depth_target": 0.5},
            "filtered_resps": [json.dumps({**LABEL, "politician": True})]}  # fmt: skip
     with (two_runs[0] / "samples_bio_needle.jsonl").open("a") as f:

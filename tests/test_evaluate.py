@@ -515,7 +515,7 @@ def test_cost_table_output_tokens_are_the_gold_labels_in_the_models_tokenizer(ti
     from transformers import AutoTokenizer
 
     from raft.bio import compact
-    from raft.evaluate.run import _target_tokens
+    from raft.evaluate.bio_run import _target_tokens
 
     targets = [compact(BIO_LABEL), compact({**BIO_LABEL, "nationality": "unknown"})]
     tok = AutoTokenizer.from_pretrained(tiny_model)

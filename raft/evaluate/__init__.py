@@ -42,23 +42,24 @@ questions with the oracle in view and F1 with and without it, "—" where no que
 filterable, for finding failure modes).
 
 Modules, one job each (none imports torch, transformers, datasets, lm_eval or matplotlib before
-it needs them): ``run`` (the lm-eval run and its result folder), ``backends`` (model_args and batch size per backend), ``results`` (reading result
-folders), ``table`` (the summary table), ``report_html`` (``samples.html``), ``reporting`` (the
-report files and the ``report`` command) and ``__main__`` (the command line).
+it needs them): ``run`` (the lm-eval run and its result folder), ``bio_run`` (what the run does for
+``bio_needle``: its sample rows, its printout, the cost table), ``backends`` (model_args and batch
+size per backend), ``cost`` (the cost table), ``results`` (reading result folders), ``table`` (the
+summary table), ``report_html`` (``samples.html``), ``reporting`` (the report files and the
+``report`` command), ``bio_report`` (the bio_needle report's files), ``bio_numbers`` (its numbers
+and Markdown), ``bio_plots`` (its figures), ``bio_html`` (``bio_samples.html``) and ``__main__``
+(the command line).
 """
 
 from raft.evaluate.backends import BACKENDS, batch_size, model_args, prompt_tokens, vllm_max_model_len
+from raft.evaluate.bio_run import BIO_FIELD_METRICS, BIO_LENGTH_METRICS, BIO_METRICS, bio_sample_row
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
 from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.run import (
-    BIO_FIELD_METRICS,
-    BIO_LENGTH_METRICS,
-    BIO_METRICS,
     METRICS,
     SPLIT_METRICS,
     TASK_DATA,
-    bio_sample_row,
     check,
     evaluate,
     main,

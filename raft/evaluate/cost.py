@@ -25,7 +25,7 @@ from typing import Any
 from raft.chunking import _counter, load_tokenizer  # _counter: the token counter chunking uses
 from raft.config import ConfigError
 from raft.documents import DocumentError
-from raft.evaluate.bio_report import length_label, markdown
+from raft.evaluate.bio_numbers import length_label, markdown
 
 OFFLINE = "tokenizer not available offline"
 PRICE_KEYS = ("model", "tokenizer", "input_per_mtok", "output_per_mtok")

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, read_jsonl
-from raft.evaluate.run import BIO_TASK, METRICS, SPLIT_METRICS, bio_sample_row, sample_row, short_name
+from raft.evaluate.bio_run import bio_sample_row
+from raft.evaluate.run import BIO_TASK, METRICS, SPLIT_METRICS, sample_row, short_name
 
 
 class ReportError(ConfigError):
@@ -84,7 +85,7 @@ def _bio_metrics(path: Path, task: str, values: dict[str, Any]) -> dict[str, flo
 
 def _read_bio_samples(path: Path) -> list[dict[str, Any]]:
     """The rows of samples_bio_needle*.jsonl: raft.evaluate's rows as they are, a row of
-    ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps") as run.bio_sample_row
+    ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps") as bio_run.bio_sample_row
     makes it; a row without a length, depth or score is a ReportError."""
     rows = []
     for n, row in enumerate(read_jsonl(path, ReportError), 1):

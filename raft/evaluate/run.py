@@ -1,6 +1,8 @@
 """The lm-eval run: check the settings, run ``lm_eval.simple_evaluate`` on the tasks in
-``eval_tasks/``, write ``results.json``, ``samples_<task>.jsonl`` and ``recipe.yaml`` (for
-``bio_needle`` also the cost table of its prompts at ``prices``, through ``raft.evaluate.cost``).
+``eval_tasks/``, write ``results.json``, ``samples_<task>.jsonl`` and ``recipe.yaml``, print the
+metrics. What is particular to ``bio_needle`` (its sample rows, its printout, the cost table of its
+prompts at ``prices``) is ``raft.evaluate.bio_run``'s, which imports this module: it is imported
+inside the functions that hand a bio_needle task to it.
 
 ``main`` is what ``python -m raft.evaluate key=value ...`` calls (see ``raft/evaluate/__main__.py``).
 torch, transformers and lm_eval are imported inside the functions that need them, so ``check``
@@ -14,8 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from raft.bio_score import FIELD_METRICS, LENGTH_METRICS, length_name, score_reply
-from raft.config import ConfigError, EvaluateConfig, first_line, resource_dir, save_config, to_dict
+from raft.config import ConfigError, EvaluateConfig, resource_dir, save_config, to_dict
 from raft.evaluate import backends
 from raft.evaluate.backends import BACKENDS, _check_model_loads, batch_size, model_args, prompt_tokens
 from raft.metrics import extract_answer, score
@@ -29,15 +30,6 @@ TASK_DATA = {
     "bio_needle": ("bio_needle_data", "RAFT_BIO_NEEDLE_DATA"),
 }
 BIO_TASK = "bio_needle"
-# bio_needle's metrics (eval_tasks/bio_needle): overall, one per field, score per context length
-BIO_METRICS = ("score", "json_valid")
-BIO_FIELD_METRICS = tuple(FIELD_METRICS.values())
-BIO_LENGTH_METRICS = LENGTH_METRICS  # score_2k ... score_128k: NaN / null for a length no row has
-# per-sample fields of the bio_needle docs copied into samples_bio_needle.jsonl (null when a row lacks one)
-BIO_SAMPLE_FIELDS = (
-    "needle_name", "label", "target_tokens", "context_tokens", "depth", "depth_target", "needle_start", "needle_tokens",
-)  # fmt: skip
-PRICE_KEYS = ("model", "tokenizer", "input_per_mtok", "output_per_mtok")
 RETRIEVAL_K_KEY = "raft_retrieval_k"  # task metadata read by raft_domain_retrieval (retrieval_k=)
 METRICS = ("f1", "em", "answer_found")
 # the raft_domain tasks' split: share of questions with the oracle in view (has_oracle for
@@ -134,32 +126,10 @@ def check(cfg: EvaluateConfig) -> list[str]:
         raise ConfigError(
             f"data= is ambiguous for tasks {tasks}: evaluate them separately, or set RAFT_HOTPOT_PATH and RAFT_DOMAIN_DATA"
         )
+    from raft.evaluate.bio_run import check_prices  # it imports this module
+
     check_prices(cfg.prices)
     return tasks
-
-
-def check_prices(prices: Any) -> list[dict[str, Any]]:
-    """The cost table's price list: [{model, tokenizer, input_per_mtok, output_per_mtok}, ...]."""
-    if prices is None or prices == []:
-        return []
-    if not isinstance(prices, list | tuple):
-        raise ConfigError(f"prices must be a list of {{{', '.join(PRICE_KEYS)}}}, not {type(prices).__name__}")
-    for i, p in enumerate(prices):
-        if not isinstance(p, dict):
-            raise ConfigError(f"prices[{i}] must be a mapping {{{', '.join(PRICE_KEYS)}}}")
-        missing = [k for k in PRICE_KEYS if k not in p]
-        unknown = [k for k in p if k not in PRICE_KEYS]
-        if missing or unknown:
-            what = f"missing {', '.join(missing)}" if missing else f"unknown key {', '.join(map(str, unknown))}"
-            raise ConfigError(f"prices[{i}] ({p.get('model', '?')}): {what}; each needs {', '.join(PRICE_KEYS)}")
-        for k in ("model", "tokenizer"):
-            if not isinstance(p[k], str) or not p[k].strip():
-                raise ConfigError(f"prices[{i}].{k} must be a non-empty name")
-        for k in ("input_per_mtok", "output_per_mtok"):
-            v = p[k]
-            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or math.isnan(v):
-                raise ConfigError(f"prices[{i}].{k}={v!r} must be a number >= 0 (USD per million tokens)")
-    return list(prices)
 
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -224,31 +194,14 @@ def _output(sample: dict[str, Any]) -> str:
     return str(output)
 
 
-def bio_sample_row(sample: dict[str, Any]) -> dict[str, Any]:
-    """One logged bio_needle sample: the needle's row (name, label, lengths, depths), the reply, the
-    JSON object found in it (or null) and its scores (raft.bio_score: json_valid, fields as
-    {dotted field: 0/1}, score = share of the 9 right). samples_bio_needle.jsonl holds these."""
-    doc = sample.get("doc") or {}
-    response = _output(sample)
-    s = score_reply(response, doc.get("label") or {})
-    return {
-        "doc_id": sample.get("doc_id"),
-        "id": doc.get("id"),
-        **{k: doc.get(k) for k in BIO_SAMPLE_FIELDS},
-        "response": response,
-        "parsed": s["parsed"],
-        "json_valid": s["json_valid"],
-        "fields": s["fields"],
-        "score": s["score"],
-    }
-
-
 def sample_row(sample: dict[str, Any], task: str = "") -> dict[str, Any]:
     """One lm-eval logged sample as a flat record: question, gold, output, extracted answer, scores
-    (a bio_needle sample: ``bio_sample_row``)."""
+    (a bio_needle sample: ``raft.evaluate.bio_run.bio_sample_row``)."""
+    from raft.evaluate import bio_run  # it imports this module
+
+    if bio_run.is_bio_sample(sample, task):
+        return bio_run.bio_sample_row(sample)
     doc = sample.get("doc") or {}
-    if task == BIO_TASK or (not task and isinstance(doc.get("label"), dict) and "prompt" in doc):
-        return bio_sample_row(sample)
     output = _output(sample)
     gold = sample.get("target", doc.get("answer", doc.get("final_answer", "")))
     scores = {m: sample[m] for m in METRICS if m in sample} or score(output, str(gold))
@@ -305,83 +258,10 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
     return path
 
 
-def bio_by_length(samples: list[dict[str, Any]]) -> dict[int, float]:
-    """Mean score per target_tokens over logged bio_needle samples (every length, declared or not)."""
-    scores: dict[int, list[float]] = {}
-    for s in samples:
-        tokens = (s.get("doc") or {}).get("target_tokens")
-        if isinstance(tokens, int):
-            scores.setdefault(tokens, []).append(float(s["score"]) if "score" in s else bio_sample_row(s)["score"])
-    return {n: sum(v) / len(v) for n, v in sorted(scores.items())}
-
-
-def _target_tokens(cfg: EvaluateConfig, targets: list[str]) -> tuple[int, str]:
-    """(mean tokens of the gold labels in the evaluated model's tokenizer, how it was found); when the
-    tokenizer cannot be loaded (a served name, offline), max_new_tokens: an upper bound."""
-    if targets:
-        try:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-            counts = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets]
-            return round(sum(counts) / len(counts)), f"mean tokens of the {len(counts)} gold labels"
-        except (OSError, ValueError, ImportError) as e:
-            why = f"no tokenizer for model={cfg.model} ({first_line(e)})"
-    else:
-        why = "no gold labels"
-    return cfg.max_new_tokens, f"max_new_tokens, an upper bound: {why}"
-
-
-def bio_cost_inputs(samples: list[dict[str, Any]]) -> tuple[dict[int, list[str]], list[str]]:
-    """(prompts of the evaluated docs by target_tokens, their gold labels) for the cost table."""
-    prompts: dict[int, list[str]] = {}
-    targets = []
-    for s in samples:
-        doc = s.get("doc") or {}
-        tokens = doc.get("target_tokens")
-        if isinstance(tokens, int) and doc.get("prompt"):
-            prompts.setdefault(tokens, []).append(doc["prompt"][0]["content"])
-            targets.append(str(s.get("target", "")))
-    return dict(sorted(prompts.items())), targets
-
-
-def write_bio_cost(cfg: EvaluateConfig, samples: list[dict[str, Any]]) -> Path | None:
-    """The cost table of the evaluated prompts at cfg.prices (raft.evaluate.cost), in cfg.output."""
-    prices = check_prices(cfg.prices)
-    if not prices:
-        return None
-    try:
-        from raft.evaluate.cost import write_cost_table
-    except ModuleNotFoundError as e:
-        if e.name != "raft.evaluate.cost":
-            raise
-        print("cost table skipped: raft.evaluate.cost is missing from this installation (prices= is set)")
-        return None
-    prompts, targets = bio_cost_inputs(samples)
-    if not prompts:
-        print("cost table skipped: no evaluated bio_needle row has target_tokens")
-        return None
-    output_tokens, how = _target_tokens(cfg, targets)
-    try:
-        path = write_cost_table(prompts, prices, output_tokens, Path(cfg.output))
-    except (ConfigError, OSError) as e:  # the results are written already: say so, keep them
-        print(f"cost table not written: {first_line(e)}")
-        return None
-    print(f"cost table: {path} (output tokens per reply: {output_tokens}, {how})")
-    return path
-
-
-def _show_bio(task: str, metrics: dict[str, Any], by_length: dict[int, float]) -> None:
-    def shown(names: tuple[str, ...] | list[str]) -> str:
-        return ", ".join(f"{m} {show(metrics[f'{m},none'])}" for m in names if f"{m},none" in metrics)
-
-    print(f"{task}: {shown(BIO_METRICS)}")
-    print(f"  fields: {shown(BIO_FIELD_METRICS)}")
-    if by_length:  # from the samples: every length, also those without a score_<N>k metric
-        print("  by length: " + ", ".join(f"{length_name(n) or n} {show(v)}" for n, v in by_length.items()))
-
-
 def main(cfg: EvaluateConfig) -> Path:
+    """Evaluate, write the result folder, print the metrics per task (and for bio_needle the cost table)."""
+    from raft.evaluate import bio_run  # it imports this module
+
     results = evaluate(cfg)
     if not results:
         return Path(cfg.output)
@@ -389,7 +269,7 @@ def main(cfg: EvaluateConfig) -> Path:
     path = write_results(results, cfg)
     for task, metrics in results["results"].items():
         if task == BIO_TASK:
-            _show_bio(task, metrics, bio_by_length(bio_samples))
+            bio_run.show_bio(task, metrics, bio_samples)
             continue
         shown = ", ".join(
             f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + SPLIT_METRICS if f"{m},none" in metrics
@@ -397,5 +277,5 @@ def main(cfg: EvaluateConfig) -> Path:
         print(f"{task}: {shown}")
     print(f"results: {path}")
     if bio_samples:
-        write_bio_cost(cfg, bio_samples)
+        bio_run.write_bio_cost(cfg, bio_samples)
     return path
