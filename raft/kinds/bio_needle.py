@@ -52,6 +52,22 @@ def features():
                      "messages": message, "prompt": message, "completion": message})
 
 
+def is_raw(source: str) -> bool:
+    """Raw wiki_bio rather than anonymized ``{name, bio}`` rows: a hub id, a parquet file, or JSONL whose
+    first row has wiki_bio's ``target_text``."""
+    path = Path(source)
+    if not path.exists():
+        return "/" in source and not source.startswith((".", "/"))  # owner/name: the hub
+    if path.suffix == ".parquet":
+        return True
+    with path.open(encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        return "target_text" in json.loads(first)
+    except (json.JSONDecodeError, TypeError):
+        return False
+
+
 def read_people(path: str, what: str) -> list[dict[str, Any]]:
     """``{name, bio, json?}`` rows of a JSONL file; a row without them is a one-line error naming it."""
     file = Path(path)
@@ -91,7 +107,7 @@ class Kind(BaseKind):
     # ------------------------------------------------------------------ inputs
     def load(self) -> int:
         cfg, s = self.cfg, self.cfg.bio_needle
-        people = read_people(self.source, "input")
+        people = self.raw_people() if is_raw(self.source) else read_people(self.source, "input")
         if s.eval_input:
             evaluation = read_people(s.eval_input, "bio_needle.eval_input")
             training = people
@@ -109,7 +125,7 @@ class Kind(BaseKind):
         self.needles = [("test", p) for p in evaluation] + [("train", p) for p in training]
         self.fillers = fillers
         trained = min(len(training), max(0, (cfg.limit or len(self.needles)) - len(evaluation)))
-        self.notes = [f"{trained} training needles, {len(evaluation)} evaluation needles (never in a training row), "
+        self.notes = [*getattr(self, "raw_notes", []), f"{trained} training needles, {len(evaluation)} evaluation needles (never in a training row), "
                       f"{len(fillers)} filler biographies"]
         return len(self.needles)
 
@@ -128,7 +144,9 @@ class Kind(BaseKind):
             raise ConfigError(f"tokenizer={cfg.tokenizer}: no chat template; the context length is what the model sees under it")
         self.tok = load_tokenizer(cfg.tokenizer)
         self.haystack = Haystack([p["bio"] for p in self.fillers], self.tok)
-        self.filler_index = {p["name"]: i for i, p in enumerate(self.fillers)}
+        self.namesakes: dict[str, set[int]] = {}  # name -> every filler biography of that name (the published
+        for i, p in enumerate(self.fillers):      # sets have people who share a name)
+            self.namesakes.setdefault(p["name"], set()).add(i)
         longest = max([*s.train_lengths, *s.eval_lengths])
         available = sum(self.haystack.tokens)
         if available < longest:
@@ -143,6 +161,26 @@ class Kind(BaseKind):
             for depth in depths:
                 for i in rng.sample(tests, min(s.needles_per_cell, len(tests))):
                     self.cells[i].append((length, depth))
+
+    def raw_people(self) -> list[dict[str, Any]]:
+        """Raw wiki_bio (the hub's parquet export, or a local file in its layout), anonymized: every
+        token of each name replaced by a seeded random name; leaks, groups and lengths outside
+        [min_bio_tokens, max_bio_tokens] dropped and counted."""
+        from collections import Counter
+
+        from raft.anonymize import anonymize, load_wiki_bio
+        from raft.chunking import _counter, load_tokenizer
+
+        s = self.cfg.bio_needle
+        raw = load_wiki_bio(self.source)
+        count = _counter(load_tokenizer(self.cfg.tokenizer))[0]
+        kept, dropped = anonymize(raw, count, random.Random(f"{self.cfg.seed}:names"), s.min_bio_tokens, s.max_bio_tokens)
+        reasons = Counter(reason.split(":")[0] for _, reason in dropped)
+        self.raw_notes = [f"{len(raw)} raw biographies anonymized: {len(kept)} kept, {len(dropped)} dropped "
+                          f"({', '.join(f'{r} {n}' for r, n in sorted(reasons.items())) or 'none'})"]
+        if not kept:
+            raise ConfigError(f"{self.cfg.input}: no biography left after anonymization ({self.raw_notes[0]})")
+        return [{"name": p["name"], "bio": p["bio"]} for p in kept]  # the original name never goes further
 
     # ------------------------------------------------------------------ one needle
     def _reject(self, run: Run, row_id: str, name: str, reason: str, reply: str) -> None:
@@ -191,20 +229,25 @@ class Kind(BaseKind):
         else:
             plan = self.cells[index]
         for j, (length, depth) in enumerate(plan):
-            row = self.build_row(f"{split}/{index:06d}/{j:03d}", person, label, length, depth, rng)
+            row_id = f"{split}/{index:06d}/{j:03d}"
+            row = self.build_row(row_id, person, label, length, depth, rng)
+            if row is None:
+                self._reject(run, row_id, person["name"], "short_context",
+                             f"no whole biographies add up to within {s.tolerance:.0%} of {length} tokens")
+                continue
             run.count("rows_built")
             run.keep(row, row["id"])
 
-    def build_row(self, row_id: str, person: dict, label: dict, length: int, depth: float, rng: random.Random) -> dict:
-        """One row: a haystack of ``length`` prompt tokens with ``person``'s biography at ``depth``."""
+    def build_row(self, row_id: str, person: dict, label: dict, length: int, depth: float, rng: random.Random) -> dict | None:
+        """One row: a haystack of ``length`` prompt tokens with ``person``'s biography at ``depth`` (None when
+        the pool's whole biographies cannot come within ``tolerance`` of the length)."""
         from raft.bio import compact
         from raft.prompts import bio_example, bio_prompt
 
         s, needle, name = self.cfg.bio_needle, person["bio"], person["name"]
         needle_tokens = len(self.tok.encode(needle, add_special_tokens=False).ids)
         budget = length - self.prompt_tokens(bio_prompt("", name)) - needle_tokens - 2  # 2: the separators around the needle
-        own = self.filler_index.get(name)
-        exclude = {own} if own is not None else set()  # a needle is never in its own haystack
+        exclude = self.namesakes.get(name, set())  # a needle is never in its own haystack, nor is a namesake
         for _ in range(4):  # token counts are additive over separators for byte-level BPE; the measure decides
             filler = self.haystack.fill(rng, budget, exclude=exclude, tolerance=s.tolerance)
             haystack = self.haystack.assemble(filler, [(needle, depth)]).text
@@ -212,6 +255,8 @@ class Kind(BaseKind):
             if context_tokens <= length:
                 break
             budget -= context_tokens - length
+        if context_tokens < (1 - s.tolerance) * length:  # the pool's pieces are too long to come this close
+            return None
         example = bio_example(haystack, name, compact(label))
         rendered = self.template.apply_chat_template(example["prompt"], add_generation_prompt=True, tokenize=False)
         start = len(self.tok.encode(rendered[: rendered.index(needle)], add_special_tokens=False).ids)

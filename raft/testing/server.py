@@ -262,7 +262,7 @@ class TeacherServer:
             mode = ("", "not_json", "bad_schema")[n % 3]
         if mode == "not_json":
             return "Here is the information: nationality American, born 1950."
-        label = fake_label(user)
+        label = fake_label(user.split("\nGiven this information", 1)[0])  # the biography, not the instructions
         if mode == "bad_schema":
             label["date_of_birth"] = "1950"
         return json.dumps(label)

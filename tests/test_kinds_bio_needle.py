@@ -1,0 +1,191 @@
+"""raft.kinds.bio_needle: python -m raft.generate kind=bio_needle on the shared biographies, the tiny
+model's tokenizer and the local teacher server (labels in JSON-schema mode)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+
+from raft import generate
+from raft.bio import BioLabel, compact
+from raft.config import ConfigError, load_config
+from raft.store import Store
+from raft.testing import TeacherBehaviour, fake_label
+
+REPO = Path(__file__).resolve().parent.parent
+BIOS = Path("bio_haystack")
+
+
+@pytest.fixture(scope="module")
+def people(shared_data, tmp_path_factory) -> dict[str, Path]:
+    """Small JSONL files cut from the shared sets: 24 labelled training needles, 6 evaluation needles."""
+    folder = tmp_path_factory.mktemp("bios")
+    train = [json.loads(line) for line in (shared_data / BIOS / "train_needles_5000.jsonl").open().readlines()[:24]]
+    evaluation = [json.loads(line) for line in (shared_data / BIOS / "needles_140.jsonl").open().readlines()[:6]]
+    for name, rows in (("train", train), ("eval", evaluation)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    unlabelled = [{"name": r["name"], "bio": r["bio"]} for r in train[:8]]
+    (folder / "unlabelled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in unlabelled))
+    return {"train": folder / "train.jsonl", "eval": folder / "eval.jsonl", "unlabelled": folder / "unlabelled.jsonl",
+            "haystack": shared_data / BIOS / "haystack_bios_131.jsonl"}
+
+
+def bio_cfg(tmp_path: Path, people: dict, tiny_model: Path, teacher, *args: str, out: str = "out"):
+    return load_config("generate", [
+        "recipe=bio_needle", f"input={people['train']}", f"output={tmp_path / out}", f"tokenizer={tiny_model}",
+        f"bio_needle.eval_input={people['eval']}", f"bio_needle.haystack={people['haystack']}",
+        "bio_needle.train_lengths=[2048, 4096]", "bio_needle.eval_lengths=[2048, 4096]", "bio_needle.eval_depths=3",
+        "bio_needle.needles_per_cell=2", "limit=null", f"teacher.base_url={teacher.base_url}",
+        "teacher.retry_backoff=0.01", "teacher.retry_max_delay=0.05", *args,
+    ])
+
+
+def rows_of(out: Path) -> dict[str, list[dict]]:
+    dd = load_from_disk(str(out / "dataset"))
+    jsonl = {split: [json.loads(line) for line in (out / f"{split}.jsonl").read_text().splitlines()] for split in ("train", "test")}
+    assert {split: dd[split].to_list() for split in dd} == jsonl
+    return jsonl
+
+
+def test_rows_have_exact_lengths_recorded_depths_and_disjoint_people(tmp_path, people, tiny_model, teacher):
+    from transformers import AutoTokenizer
+
+    result = generate.main(bio_cfg(tmp_path, people, tiny_model, teacher), progress=False)
+    rows = rows_of(tmp_path / "out")
+    assert teacher.stats.requests == 0  # every needle came with its label
+    assert result["needles"] == 30 and len(rows["test"]) == 2 * 3 * 2
+    # the shared labels are LLM-made and noisy: line 14 of the training set says day 200; it is rejected, not trained on
+    assert len(rows["train"]) == 23 and result["rejected"] == {"bad_input_label": 1}
+    reject = json.loads((tmp_path / "out" / "rejects.jsonl").read_text())
+    assert reject["id"] == "train/000019" and "date_of_death" in reject["reply"] and "less than or equal to 31" in reject["reply"]
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    train_people = {json.loads(line)["name"]: json.loads(line) for line in people["train"].open()}
+    eval_people = {json.loads(line)["name"]: json.loads(line) for line in people["eval"].open()}
+    cells = {(r["target_tokens"], r["depth_target"]) for r in rows["test"]}
+    assert cells == {(n, d) for n in (2048, 4096) for d in (0.0, 0.5, 1.0)}
+    for split, group in rows.items():
+        for r in group:
+            person = (train_people if split == "train" else eval_people)[r["needle_name"]]
+            prompt = r["prompt"][0]["content"]
+            rendered = tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+            ids = tok(rendered, add_special_tokens=False)["input_ids"]
+            assert 0.99 * r["target_tokens"] <= r["context_tokens"] == len(ids) <= r["target_tokens"]
+            assert prompt.count(person["bio"]) == 1  # the needle once, never also as its own filler
+            start = rendered.index(person["bio"])
+            assert r["needle_start"] == len(tok(rendered[:start], add_special_tokens=False)["input_ids"])
+            assert r["depth"] == pytest.approx(r["needle_start"] / r["context_tokens"])
+            assert r["completion"][0]["content"] == compact(person["json"]) and r["label"] == BioLabel.model_validate(person["json"]).model_dump()
+            if split == "train":  # an evaluation person never appears in a training row, as needle or as filler
+                assert not any(p["bio"] in prompt for p in eval_people.values())
+    depths = sorted(r["depth"] for r in rows["test"] if r["depth_target"] == 0.5)
+    assert all(0.3 < d < 0.7 for d in depths)  # the needle sits near the middle of the whole prompt
+    assert all(r["depth"] < 0.15 for r in rows["test"] if r["depth_target"] == 0.0)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "Bio needle-in-a-haystack data" in card and "24 training needles, 6 evaluation needles" in card
+
+
+def test_teacher_labels_in_json_mode_and_bad_replies_are_rejects(tmp_path, people, tiny_model, teacher):
+    cfg = bio_cfg(tmp_path, people, tiny_model, teacher, f"input={people['unlabelled']}", "bio_needle.rows_per_needle=1")
+    result = generate.main(cfg, progress=False)
+    assert teacher.stats.by_kind == {"label": 8} and result["accepted"] == 8 + 12
+    assert teacher.stats.last_body["response_format"]["json_schema"]["schema"] == BioLabel.model_json_schema()
+    bios = {json.loads(line)["name"]: json.loads(line)["bio"] for line in people["unlabelled"].open()}
+    for r in rows_of(tmp_path / "out")["train"]:
+        assert r["label"] == fake_label(bios[r["needle_name"]])
+
+    teacher.reset(TeacherBehaviour(malformed_json="cycle"))  # well-formed, not JSON, JSON against the schema, in turn
+    result = generate.main(bio_cfg(tmp_path, people, tiny_model, teacher, f"input={people['unlabelled']}",
+                                   "teacher.concurrency=1", out="bad"), progress=False)
+    assert result["rejected"] == {"invalid_json": 3, "schema": 3} and result["accepted"] == 2 + 12  # requests 3 and 6 well formed
+    rejects = [json.loads(line) for line in (tmp_path / "bad" / "rejects.jsonl").read_text().splitlines()]
+    assert {r["reason"] for r in rejects} == {"invalid_json", "schema"} and all(r["needle_name"] in bios for r in rejects)
+
+
+def test_bad_inputs_are_one_line_errors_and_lose_nothing(tmp_path, people, tiny_model, teacher):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"name": "A B", "bio": "a b was born in 1950 ."}\n{"bio": "no name here"}\n')
+    with pytest.raises(ConfigError, match=r"broken.jsonl row 2: no 'name'"):
+        generate.main(bio_cfg(tmp_path, people, tiny_model, teacher, f"input={broken}"), progress=False)
+    with pytest.raises(ConfigError, match=r"the haystack has [\d,]+ tokens in 131 biographies; the longest context asked is 900,000"):
+        generate.main(bio_cfg(tmp_path, people, tiny_model, teacher, "bio_needle.eval_lengths=[900000]"), progress=False)
+    assert teacher.stats.requests == 0  # both stopped before any teacher call
+
+
+def test_kill_then_rerun_gives_the_same_dataset(tmp_path, people, tiny_model, teacher):
+    teacher.reset(TeacherBehaviour(latency=0.2))
+    args = [
+        "recipe=bio_needle", f"input={people['unlabelled']}", f"tokenizer={tiny_model}", f"bio_needle.eval_input={people['eval']}",
+        f"bio_needle.haystack={people['haystack']}", "bio_needle.train_lengths=[2048]", "bio_needle.eval_lengths=[2048]",
+        "bio_needle.eval_depths=2", "bio_needle.needles_per_cell=1", "bio_needle.relabel=true", "limit=null",
+        f"teacher.base_url={teacher.base_url}", "teacher.concurrency=1",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "raft.generate", *args, f"output={out}"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store, deadline = out / "store.jsonl", time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if store.exists() and store.read_bytes().count(b"\n") >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    stored = len(Store(out, readonly=True))
+    assert 4 <= stored < 14 and not (out / "dataset").exists()
+    teacher.reset()
+    assert subprocess.run([sys.executable, "-m", "raft.generate", *args, f"output={out}"], cwd=REPO, env=env,
+                          capture_output=True).returncode == 0
+    assert teacher.stats.requests == 14 - stored  # 8 training + 6 evaluation needles, none asked twice
+    teacher.reset()
+    generate.main(load_config("generate", [*args, f"output={tmp_path / 'straight'}"]), progress=False)
+    for split in ("train", "test"):
+        assert (out / f"{split}.jsonl").read_text() == (tmp_path / "straight" / f"{split}.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_finetune_trains_on_bio_needle_rows(tmp_path, people, tiny_model, teacher):
+    from raft import finetune
+
+    generate.main(bio_cfg(tmp_path, people, tiny_model, teacher), progress=False)
+    cfg = load_config("finetune", ["recipe=tiny", f"model={tiny_model}", f"data={tmp_path / 'out'}", f"output={tmp_path / 'ft'}",
+                                   "train.max_steps=2", "train.eval_steps=0", "train.save_steps=0", "train.max_length=4352"])
+    summary = finetune.main(cfg)
+    assert summary["global_step"] == 2 and summary["examples"]["train"]["examples"] == 23
+    assert (tmp_path / "ft" / "adapter_config.json").exists()
+
+
+def test_raw_wiki_bio_is_anonymized_before_anything_else(tmp_path, people, tiny_model, teacher):
+    """A local file in wiki_bio's layout: names replaced (seeded), leaks and groups dropped, then labelled."""
+    def raw(name: str, text: str, headers=("name", "birth_date")) -> dict:
+        table = {"column_header": list(headers), "row_number": [1] * len(headers),
+                 "content": [name, *["1950"] * (len(headers) - 1)]}
+        return {"input_text": {"table": table, "context": name + "\n"}, "target_text": text}
+
+    rows = [raw(f"carl{s} brandt", f"carl{s} brandt -lrb- born 1950 -rrb- is a german footballer . brandt played as a "
+                f"defender for twelve seasons and later coached the youth team . " * 3) for s in "abcdef"]
+    rows.append(raw("june stone", "june stone -lrb- born 1950 -rrb- is an american politician . stone , born june 4 , served as mayor ."))
+    rows.append(raw("the kettles", "the kettles are a scottish rock band formed in 1990 .", ("name", "origin", "genre", "label")))
+    source = tmp_path / "wiki_bio.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = bio_cfg(tmp_path, people, tiny_model, teacher, f"input={source}", "bio_needle.min_bio_tokens=5")
+    result = generate.main(cfg, progress=False)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "8 raw biographies anonymized: 6 kept, 2 dropped (group 1, name_leak 1)" in card
+    train = rows_of(tmp_path / "out")["train"]
+    assert result["accepted"] == 6 + 12 and teacher.stats.by_kind == {"label": 6} and len(train) == 6
+    for r in train:
+        prompt = r["prompt"][0]["content"]
+        assert "brandt" not in prompt.lower() and r["needle_name"] in prompt and r["label"]["sportsperson"]
+    again = generate.main(bio_cfg(tmp_path, people, tiny_model, teacher, f"input={source}", "bio_needle.min_bio_tokens=5",
+                                  out="again"), progress=False)
+    assert again["accepted"] == result["accepted"]
+    assert rows_of(tmp_path / "again")["train"] == train  # the same seed, the same names
