@@ -189,3 +189,30 @@ def test_raw_wiki_bio_is_anonymized_before_anything_else(tmp_path, people, tiny_
                                   out="again"), progress=False)
     assert again["accepted"] == result["accepted"]
     assert rows_of(tmp_path / "again")["train"] == train  # the same seed, the same names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["hf", "local-chat-completions"])
+def test_evaluate_recipe_bio_needle_on_the_generated_sweep(tmp_path, people, tiny_model, teacher, backend):
+    """raft.evaluate recipe=bio_needle on what raft.generate wrote: the tiny model (hf), and the local
+    teacher server as an OpenAI-compatible model under test (it answers with the label of the biography
+    that names the person: a model that reads the haystack right)."""
+    from raft import evaluate
+
+    generate.main(bio_cfg(tmp_path, people, tiny_model, teacher), progress=False)
+    args = ["recipe=bio_needle", f"data={tmp_path / 'out'}", f"output={tmp_path / 'eval'}", "prices=[]", "limit=4"]
+    if backend == "hf":
+        args += [f"model={tiny_model}", "max_new_tokens=8", "dtype=float32"]
+    else:
+        args += ["backend=local-chat-completions", f"base_url={teacher.base_url}", "model=fake-teacher",
+                 "apply_chat_template=true"]
+    evaluate.main(load_config("evaluate", args))
+    metrics = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["bio_needle"]
+    samples = [json.loads(line) for line in (tmp_path / "eval" / "samples_bio_needle.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and {"score,none", "json_valid,none", "nationality,none"} <= set(metrics)
+    if backend == "local-chat-completions":
+        assert metrics["json_valid,none"] == 1.0
+        truth = {json.loads(line)["name"]: json.loads(line)["bio"] for line in people["eval"].open()}
+        for s in samples:  # the server's answer is its rule-made label of the needle; the gold is the input's label
+            assert s["parsed"] == fake_label(truth[s["needle_name"]]) and 0 <= s["score"] <= 1
+        assert metrics["score,none"] > 0.3

@@ -52,6 +52,7 @@ def fake_answer(question: str, documents: list[str]) -> str:
     return f"None of the documents contains the phrase, so the answer cannot be quoted.\n{ANSWER_TAG} unknown"
 
 
+_BIO_ASK = re.compile(r"Given this information, extract information about (.+?) as one JSON object")
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20[0-2]\d)\b")
 
 
@@ -275,6 +276,11 @@ class TeacherServer:
             count = int(re.search(r"generate (\d+)", system).group(1)) if re.search(r"generate (\d+)", system) else 1
             chunk = user.split("<CHUNK>", 1)[-1].rsplit("</CHUNK>", 1)[0]
             return "question", "\n".join(fake_questions(chunk, count))
+        asked = _BIO_ASK.search(user)
+        if asked:  # a bio needle prompt: the label of the biography that names the person, as JSON
+            parts = [part for part in user.split("\n\n") if asked.group(1) in part and "Given this information" not in part]
+            bio = parts[0] if parts else ""
+            return "bio", json.dumps(fake_label(bio))
         kind = "student" if STUDENT_INSTRUCTION in user else "answer"
         question = user.rsplit("Question:", 1)[-1]
         text = fake_answer(question, _DOC.findall(user))
