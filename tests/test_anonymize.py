@@ -1,4 +1,5 @@
-"""raft.anonymize: raw wiki_bio loading and the anonymization of biographies (random names)."""
+"""raft.anonymize, raft.name_words and raft.wiki_bio: the anonymization of biographies (random names),
+the shipped name lists, and raw wiki_bio loading and group detection."""
 
 from __future__ import annotations
 
@@ -8,15 +9,10 @@ import re
 
 import pytest
 
-from raft.anonymize import (
-    HUB_PARQUET,
-    anonymize,
-    first_names,
-    is_group,
-    last_names,
-    load_wiki_bio,
-)
+from raft.anonymize import anonymize, load_wiki_bio  # load_wiki_bio: raft.wiki_bio's, re-exported
 from raft.config import ConfigError
+from raft.name_words import first_names, last_names
+from raft.wiki_bio import HUB_PARQUET, is_group
 
 
 def words(text: str) -> int:
@@ -266,7 +262,7 @@ def test_shipped_name_lists():
     common = {"may", "june", "april", "august", "rose", "grace", "hope", "will", "mark", "bill", "frank", "dawn",
               "king", "young", "white", "black", "brown", "green", "hill", "wood", "bell", "hall", "park", "long",
               "price", "baker", "cook", "english", "french", "jordan", "chad", "georgia", "china", "summer"}
-    from raft.anonymize import _ambiguous
+    from raft.name_words import _ambiguous
 
     for names in (first_names(), last_names()):
         assert len(names) >= 300 and len(set(names)) == len(names)
