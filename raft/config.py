@@ -35,6 +35,7 @@ from raft.settings import (  # noqa: F401  (re-exported: the commands import the
     FinetuneConfig,
     GenerateConfig,
     HotpotSettings,
+    In2Settings,
     LoraSettings,
     RaftSettings,
     TeacherConfig,

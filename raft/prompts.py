@@ -6,6 +6,7 @@
 - ``answer_messages``: the teacher writes the chain-of-thought answer against the documents.
 - ``bio_label_messages`` / ``bio_prompt`` / ``bio_example``: the bio needle-in-a-haystack labels (teacher)
   and the student prompt (training and evaluation).
+- ``in2_qa_messages`` / ``in2_example``: IN2 question-answer pairs (teacher) and the long-context student row.
 
 The answer format (from the RAFT paper and its reference code): reasoning step by step, text copied
 from the documents wrapped in ``##begin_quote##`` ... ``##end_quote##``, and a last line
@@ -112,4 +113,37 @@ def bio_example(haystack: str, name: str, target: str) -> dict[str, list[dict[st
     """Ready-to-train columns (as ``student_example``) for one bio needle row; ``target`` is compact JSON."""
     user = {"role": "user", "content": bio_prompt(haystack, name)}
     assistant = {"role": "assistant", "content": target}
+    return {"messages": [user, assistant], "prompt": [user], "completion": [assistant]}
+
+
+# ------------------------------------------------------------------------------------ IN2
+
+IN2_SYSTEM = (
+    "You write one question-answer pair for reading-comprehension training. The question must be specific and "
+    "answerable on its own by someone who has the text but has not seen this instruction: never write 'according "
+    "to the text', 'in this passage', 'the context' or 'the segment'. The answer is short: a few words, copied or "
+    "closely paraphrased from the text. Reply with JSON: {\"question\": ..., \"answer\": ...}."
+)
+
+
+def in2_qa_messages(segments: list[str]) -> list[dict[str, str]]:
+    """The teacher writes one QA pair: about one segment (fine-grained information awareness), or one that
+    needs every given segment, combined (integration and reasoning). JSON-schema mode (raft.kinds.in2)."""
+    if len(segments) == 1:
+        task = "Write a question whose answer is a specific detail stated in this text."
+        text = segments[0]
+    else:
+        task = (f"Write a question that can only be answered by combining information from all {len(segments)} "
+                "texts below (for example comparing, counting or relating facts from each).")
+        text = "\n\n".join(f"<TEXT {i + 1}>\n{s}\n</TEXT {i + 1}>" for i, s in enumerate(segments))
+    return [{"role": "system", "content": IN2_SYSTEM}, {"role": "user", "content": f"{task}\n\n{text}"}]
+
+
+IN2_INSTRUCTION = "Answer the question using the text above. Give a short answer."
+
+
+def in2_example(context: str, question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+    """Ready-to-train columns for one IN2 row: the long context, then the question; the loss is on the answer."""
+    user = {"role": "user", "content": f"{context}\n\nQuestion: {question}\n\n{IN2_INSTRUCTION}"}
+    assistant = {"role": "assistant", "content": answer}
     return {"messages": [user, assistant], "prompt": [user], "completion": [assistant]}

@@ -87,6 +87,23 @@ class BioNeedleSettings:
 
 
 @dataclass
+class In2Settings:
+    """kind=in2: IN2 long-context QA (raft.kinds.in2)."""
+
+    segment_tokens: int = _f(128, "segment length in student tokens (the IN2 paper: 128)")
+    min_segment_tokens: int = _f(32, "shorter segments (ends of documents) are dropped")
+    integration_share: float = _f(0.5, "share of questions that need 2 or more segments combined (integration and reasoning)")
+    max_segments: int = _f(4, "most segments an integration question combines (at least 2)")
+    min_tokens: int = _f(4096, "shortest context drawn, in student tokens (the paper: 4k)")
+    max_tokens: int = _f(32768, "longest context drawn (the paper: 32k)")
+    short_share: float = _f(0.1, "share of short-context rows (the gold segments alone), so short-context skills do not regress")
+    max_answer_words: int = _f(30, "answers longer than this are rejected (long_answer): IN2 answers are short")
+    eval_sets: Any = _f(["hotpotqa/hotpot_qa"], "evaluation sets QA must not overlap with: HotpotQA (hub id or file), QA JSONL, bio_needle output folders")
+    decontaminate_n: int = _f(10, "a question or answer sharing an n-gram of this many words with an evaluation set is dropped")
+    tolerance: float = _f(0.01, "a context may be this much shorter than its target length (never longer)")
+
+
+@dataclass
 class GenerateConfig:
     """Shared settings at the top; each kind of data has its own section (``raft.*``, ...).
 
@@ -95,7 +112,7 @@ class GenerateConfig:
     """
 
     recipe: str = _f("", "recipe this configuration came from (filled in)")
-    kind: str = _f("raft", "kind of data: raft (RAFT QA) | bio_needle (long-context extraction); one module per kind in raft/kinds/")
+    kind: str = _f("raft", "kind of data: raft (RAFT QA) | bio_needle (long-context extraction) | in2 (IN2 long-context QA); one module per kind in raft/kinds/")
     source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
     input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
     output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")
@@ -112,6 +129,7 @@ class GenerateConfig:
     hotpot: HotpotSettings = field(default_factory=HotpotSettings, metadata={"help": "source=hotpot: contamination rule"})
     raft: RaftSettings = field(default_factory=RaftSettings, metadata={"help": "kind=raft: RAFT question answering"})
     bio_needle: BioNeedleSettings = field(default_factory=BioNeedleSettings, metadata={"help": "kind=bio_needle: long-context extraction"})
+    in2: In2Settings = field(default_factory=In2Settings, metadata={"help": "kind=in2: IN2 long-context QA"})
 
 
 # --------------------------------------------------------------------------------------------------

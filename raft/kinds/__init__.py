@@ -120,6 +120,34 @@ def source_fingerprint(cfg: Any) -> dict[str, Any]:
     return fp
 
 
+class PromptTokens:
+    """The student's view of a long-context prompt: one user turn under the chat template (generation
+    prompt included), counted in the student tokenizer; shared by the long-context kinds."""
+
+    def __init__(self, tokenizer: str):
+        from transformers import AutoTokenizer
+
+        from raft.chunking import load_tokenizer
+
+        try:
+            self.template = AutoTokenizer.from_pretrained(tokenizer)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"tokenizer={tokenizer!r} could not be loaded ({type(e).__name__}); pass a local folder") from None
+        if not getattr(self.template, "chat_template", None):
+            raise ConfigError(f"tokenizer={tokenizer}: no chat template; the context length is what the model sees under it")
+        self.tok = load_tokenizer(tokenizer)
+
+    def render(self, content: str) -> str:
+        return self.template.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+
+    def count(self, text: str) -> int:
+        return len(self.tok.encode(text, add_special_tokens=False).ids)
+
+    def offset(self, rendered: str, text: str) -> int:
+        """The token index where ``text`` starts in the rendered prompt (a prefix-stable tokenizer)."""
+        return self.count(rendered[: rendered.index(text)])
+
+
 def available_kinds() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 

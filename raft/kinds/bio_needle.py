@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raft.config import ConfigError, read_jsonl
-from raft.kinds import Estimate
+from raft.kinds import Estimate, PromptTokens
 from raft.kinds import Kind as BaseKind
 
 if TYPE_CHECKING:
@@ -130,19 +130,11 @@ class Kind(BaseKind):
         return len(self.needles)
 
     def prepare(self, work: int) -> None:
-        from transformers import AutoTokenizer
-
-        from raft.chunking import load_tokenizer
         from raft.haystack import Haystack
 
         cfg, s = self.cfg, self.cfg.bio_needle
-        try:
-            self.template = AutoTokenizer.from_pretrained(cfg.tokenizer)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"tokenizer={cfg.tokenizer!r} could not be loaded ({type(e).__name__}); pass a local folder") from None
-        if not getattr(self.template, "chat_template", None):
-            raise ConfigError(f"tokenizer={cfg.tokenizer}: no chat template; the context length is what the model sees under it")
-        self.tok = load_tokenizer(cfg.tokenizer)
+        self.prompt = PromptTokens(cfg.tokenizer)
+        self.tok = self.prompt.tok
         self.haystack = Haystack([p["bio"] for p in self.fillers], self.tok)
         self.namesakes: dict[str, set[int]] = {}  # name -> every filler biography of that name (the published
         for i, p in enumerate(self.fillers):      # sets have people who share a name)
@@ -248,26 +240,24 @@ class Kind(BaseKind):
         needle_tokens = len(self.tok.encode(needle, add_special_tokens=False).ids)
         budget = length - self.prompt_tokens(bio_prompt("", name)) - needle_tokens - 2  # 2: the separators around the needle
         exclude = self.namesakes.get(name, set())  # a needle is never in its own haystack, nor is a namesake
-        for _ in range(4):  # token counts are additive over separators for byte-level BPE; the measure decides
-            filler = self.haystack.fill(rng, budget, exclude=exclude, tolerance=s.tolerance)
+        for _ in range(4):  # the overhead is measured once; the whole prompt's count decides
+            filler = self.haystack.fill(rng, budget, exclude=exclude, tolerance=s.tolerance / 2)
             haystack = self.haystack.assemble(filler, [(needle, depth)]).text
             context_tokens = self.prompt_tokens(bio_prompt(haystack, name))
-            if context_tokens <= length:
+            if (1 - s.tolerance) * length <= context_tokens <= length:
                 break
-            budget -= context_tokens - length
+            budget += length - context_tokens
         if context_tokens < (1 - s.tolerance) * length:  # the pool's pieces are too long to come this close
             return None
         example = bio_example(haystack, name, compact(label))
-        rendered = self.template.apply_chat_template(example["prompt"], add_generation_prompt=True, tokenize=False)
-        start = len(self.tok.encode(rendered[: rendered.index(needle)], add_special_tokens=False).ids)
+        start = self.prompt.offset(self.prompt.render(example["prompt"][0]["content"]), needle)
         return {"id": row_id, "needle_name": person["name"], "label": label, "target_tokens": length,
                 "context_tokens": context_tokens, "depth": start / context_tokens, "depth_target": depth,
                 "needle_start": start, "needle_tokens": needle_tokens, **example}
 
     def prompt_tokens(self, prompt: str) -> int:
         """Tokens the model sees for one user turn: the chat template applied, generation prompt included."""
-        text = self.template.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False)
-        return len(self.tok.encode(text, add_special_tokens=False).ids)
+        return self.prompt.count(self.prompt.render(prompt))
 
     # ------------------------------------------------------------------ outputs
     def split_of(self, row_id: str) -> str | None:

@@ -219,7 +219,10 @@ class TeacherServer:
             shape = b.malformed_200_shape if b.malformed_200_shape != "cycle" else MALFORMED_200[(n - 1) % len(MALFORMED_200)]
             return 200, _malformed_200(shape, n), {}
         messages = body.get("messages") or []
-        if (body.get("response_format") or {}).get("type") == "json_schema":
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_schema" and response_format.get("json_schema", {}).get("name") == "in2_qa":
+            kind, reply = "qa", self.qa(messages, n)
+        elif response_format.get("type") == "json_schema":
             kind, reply = "label", self.label(messages, n)
         else:
             kind, reply = self.reply(messages, n)
@@ -253,6 +256,31 @@ class TeacherServer:
                 "total_tokens": len(prompt_text.split()) + len(reply.split()),
             },
         }, {}
+
+    def qa(self, messages: list[dict], n: int = 0) -> str:
+        """An IN2 question-answer pair as JSON: which words follow a phrase of each given text (one text:
+        fine-grained; several: one phrase of each, the answers joined); ``malformed_json`` as for labels,
+        and "reference" for a question that points at "the text"."""
+        user = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        mode = self.behaviour.malformed_json
+        if mode == "cycle":
+            mode = ("", "not_json", "bad_schema", "reference")[n % 4]
+        if mode == "not_json":
+            return "Question: what follows? Answer: the rest."
+        texts = re.findall(r"<TEXT \d+>\n(.*?)\n</TEXT \d+>", user, re.S) or [user.split("\n\n", 1)[-1]]
+        phrases, answers = [], []
+        for text in texts:
+            words = text.split()
+            start = len(words) // 3
+            phrases.append(" ".join(words[start:start + 5]))
+            answers.append(" ".join(words[start + 5:start + 8]))
+        question = " and ".join(f"which words follow «{p}»" for p in phrases).capitalize() + "?"
+        if mode == "reference":
+            question = "According to the text, " + question[0].lower() + question[1:]
+        qa = {"question": question, "answer": "; ".join(answers)}
+        if mode == "bad_schema":
+            qa = {"question": question}
+        return json.dumps(qa)
 
     def label(self, messages: list[dict], n: int = 0) -> str:
         """A structured (JSON) reply: the bio label read off the biography (``fake_label``), or, with
