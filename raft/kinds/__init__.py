@@ -147,6 +147,21 @@ class PromptTokens:
         """The token index where ``text`` starts in the rendered prompt (a prefix-stable tokenizer)."""
         return self.count(rendered[: rendered.index(text)])
 
+    def measure(self, content: str, context: str, context_tokens: int, edge: int = 256) -> tuple[int, int]:
+        """(tokens of the whole prompt, token offset of ``context`` in it) for a user turn ``content`` that
+        holds ``context`` (whose own count is known: raft.haystack counts it once per piece), without
+        tokenizing the context again: only the template around it and ``edge`` characters at each end
+        of the context are counted, which is exact where tokens do not reach further across a boundary
+        (byte-level BPE pre-tokenizers; the tests check it against a full count)."""
+        rendered = self.render(content)
+        at = rendered.index(context)
+        before, after = rendered[:at], rendered[at + len(context):]
+        head, tail = context[:edge], context[-edge:]
+        n_before, n_after = self.count(before), self.count(after)
+        join_start = self.count(before + head) - n_before - self.count(head)
+        join_end = self.count(tail + after) - self.count(tail) - n_after
+        return n_before + context_tokens + n_after + join_start + join_end, n_before + join_start
+
 
 def available_kinds() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))

@@ -238,26 +238,23 @@ class Kind(BaseKind):
 
         s, needle, name = self.cfg.bio_needle, person["bio"], person["name"]
         needle_tokens = len(self.tok.encode(needle, add_special_tokens=False).ids)
-        budget = length - self.prompt_tokens(bio_prompt("", name)) - needle_tokens - 2  # 2: the separators around the needle
+        overhead, _ = self.prompt.measure(bio_prompt("\x00", name), "\x00", 0)
+        budget = length - overhead - needle_tokens - 2  # 2: about the separators around the needle
         exclude = self.namesakes.get(name, set())  # a needle is never in its own haystack, nor is a namesake
-        for _ in range(4):  # the overhead is measured once; the whole prompt's count decides
+        for _ in range(4):  # the whole prompt's count decides; the haystack is counted once per piece
             filler = self.haystack.fill(rng, budget, exclude=exclude, tolerance=s.tolerance / 2)
-            haystack = self.haystack.assemble(filler, [(needle, depth)]).text
-            context_tokens = self.prompt_tokens(bio_prompt(haystack, name))
+            built = self.haystack.assemble(filler, [(needle, depth)])
+            context_tokens, at = self.prompt.measure(bio_prompt(built.text, name), built.text, built.tokens)
             if (1 - s.tolerance) * length <= context_tokens <= length:
                 break
             budget += length - context_tokens
         if context_tokens < (1 - s.tolerance) * length:  # the pool's pieces are too long to come this close
             return None
-        example = bio_example(haystack, name, compact(label))
-        start = self.prompt.offset(self.prompt.render(example["prompt"][0]["content"]), needle)
+        example = bio_example(built.text, name, compact(label))
+        start = at + built.placed[0].start
         return {"id": row_id, "needle_name": person["name"], "label": label, "target_tokens": length,
                 "context_tokens": context_tokens, "depth": start / context_tokens, "depth_target": depth,
                 "needle_start": start, "needle_tokens": needle_tokens, **example}
-
-    def prompt_tokens(self, prompt: str) -> int:
-        """Tokens the model sees for one user turn: the chat template applied, generation prompt included."""
-        return self.prompt.count(self.prompt.render(prompt))
 
     # ------------------------------------------------------------------ outputs
     def split_of(self, row_id: str) -> str | None:

@@ -182,25 +182,26 @@ class Kind(BaseKind):
         golds = [(i, rng.random()) for i in group]
         if short:  # the gold segments alone, in their own order
             context = self.haystack.sep.join(self.segments[i].text for i in group)
+            content = in2_example(context, question, answer)["prompt"][0]["content"]
+            context_tokens = self.prompt.count(self.prompt.render(content))
+            rendered = self.prompt.render(content)
+            starts = [self.prompt.offset(rendered, self.segments[i].text) for i in group]
         else:
-            overhead = self.prompt.count(self.prompt.render(in2_example("", question, answer)["prompt"][0]["content"]))
+            overhead, _ = self.prompt.measure(in2_example("\x00", question, answer)["prompt"][0]["content"], "\x00", 0)
             exclude = set(self.by_source[self.segments[group[0]].source])  # the gold's source may answer the question too
-            budget = target - overhead - 2 * len(group)
-            for _ in range(4):  # the overhead is measured once; the whole prompt's count decides
-                context = self.haystack.build(rng, budget, golds=golds, exclude=exclude, tolerance=s.tolerance / 2).text
-                tokens = self.prompt.count(self.prompt.render(in2_example(context, question, answer)["prompt"][0]["content"]))
-                if (1 - s.tolerance) * target <= tokens <= target:
+            budget = target - overhead
+            for _ in range(4):  # the whole prompt's count decides; the haystack is counted once per piece
+                built = self.haystack.build(rng, budget, golds=golds, exclude=exclude, tolerance=s.tolerance / 2)
+                context = built.text
+                content = in2_example(context, question, answer)["prompt"][0]["content"]
+                context_tokens, at = self.prompt.measure(content, context, built.tokens)
+                if (1 - s.tolerance) * target <= context_tokens <= target:
                     break
-                budget += target - tokens
+                budget += target - context_tokens
+            starts = [at + p.start for p in built.placed]
         example = in2_example(context, question, answer)
-        rendered = self.prompt.render(example["prompt"][0]["content"])
-        context_tokens = self.prompt.count(rendered)
-        positions = []
-        for i in group:
-            text = self.segments[i].text
-            start = self.prompt.offset(rendered, text)
-            positions.append({"segment": self.segments[i].id, "start": start, "end": start + self.prompt.count(text),
-                              "depth": start / context_tokens})
+        positions = [{"segment": self.segments[i].id, "start": start, "end": start + self.haystack.tokens[i],
+                      "depth": start / context_tokens} for i, start in zip(group, starts, strict=True)]
         first = self.segments[group[0]]
         return {"id": row_id, "question": question, "documents": [self.segments[i].text for i in group], "oracle_index": None,
                 "cot_answer": answer, "final_answer": answer, "chunk_id": "+".join(self.segments[i].id for i in group),
