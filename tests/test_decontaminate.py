@@ -10,9 +10,13 @@ from raft.config import ConfigError
 from raft.decontaminate import Contamination, filter_rows, load_eval_texts, words
 from raft.prompts import bio_prompt
 
-QUESTION = "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
+QUESTION = (
+    "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?"
+)
 ANSWER = "Rear Admiral Grace Murray Hopper of the United States Navy and the Harvard Mark I computer team"
-NEEDLE_BIO = "Ilse Varga (born 3 May 1911 in Graz, died 1980) was an Austrian rower who won two European titles."
+NEEDLE_BIO = (
+    "Ilse Varga (born 3 May 1911 in Graz, died 1980) was an Austrian rower who won two European titles."
+)
 FILLER_BIO = "Tomas Reyes (born 1950 in Lima) was a Peruvian politician who served three terms in the Senate."
 
 
@@ -25,7 +29,13 @@ def qa_file(tmp_path):
 
 
 def test_words_follow_normalize_answer():
-    assert words("The U.S. Navy's well-known ship, a frigate!") == ["us", "navys", "wellknown", "ship", "frigate"]
+    assert words("The U.S. Navy's well-known ship, a frigate!") == [
+        "us",
+        "navys",
+        "wellknown",
+        "ship",
+        "frigate",
+    ]
 
 
 def test_a_planted_question_is_caught_and_a_9_word_paraphrase_is_not(qa_file):
@@ -46,7 +56,9 @@ def test_a_planted_question_is_caught_and_a_9_word_paraphrase_is_not(qa_file):
 def test_answers_are_texts_too(qa_file):
     eval_set = Contamination(load_eval_texts(qa_file))
     assert eval_set.hits(f"It was {ANSWER}.")
-    assert not eval_set.hits("Grace Murray Hopper of the United States Navy and the Harvard team")  # 9-word run
+    assert not eval_set.hits(
+        "Grace Murray Hopper of the United States Navy and the Harvard team"
+    )  # 9-word run
 
 
 def test_n_is_configurable(qa_file):
@@ -68,7 +80,10 @@ def test_filter_rows_names_the_field_and_the_ngram(qa_file):
     ]
     kept, dropped = filter_rows(rows, eval_set)
     assert [r["id"] for r in kept] == ["a", "d"]
-    assert [(r["id"], reason.split(" shares")[0]) for r, reason in dropped] == [("b", "question"), ("c", "final_answer")]
+    assert [(r["id"], reason.split(" shares")[0]) for r, reason in dropped] == [
+        ("b", "question"),
+        ("c", "final_answer"),
+    ]
     assert dropped[0][1] == "question shares a 10-gram with the evaluation set: 'what government position was held by woman who portrayed corliss'"  # fmt: skip
     kept, _ = filter_rows(rows, eval_set, fields=("question", "cot_answer"))
     assert [r["id"] for r in kept] == ["a", "c"]
@@ -84,7 +99,12 @@ def test_bio_sets_jsonl_and_output_folder(tmp_path):
     folder.mkdir()
     haystack = "\n\n".join([FILLER_BIO, NEEDLE_BIO, "Another filler about nobody in particular at all."])
     prompt = [{"role": "user", "content": bio_prompt(haystack, "Ilse Varga")}]
-    row = {"id": "test/0", "needle_name": "Ilse Varga", "label": {"nationality": "Austrian"}, "prompt": prompt}
+    row = {
+        "id": "test/0",
+        "needle_name": "Ilse Varga",
+        "label": {"nationality": "Austrian"},
+        "prompt": prompt,
+    }
     (folder / "test.jsonl").write_text(json.dumps(row) + "\n")
     assert load_eval_texts(folder) == [NEEDLE_BIO]
     eval_set = Contamination.from_files([folder, people])
@@ -107,7 +127,10 @@ def test_bio_sets_jsonl_and_output_folder(tmp_path):
     [
         ('{"question": "q"}\n\n{"question": \n', r"bad.jsonl line 3: not valid JSON"),
         ('{"question": "q"}\n["a list"]\n', r"bad.jsonl line 2: not a JSON object"),
-        ('{"question": "q"}\n{"id": 3, "answer": {"day": 1}}\n', r"bad.jsonl line 2: no text \(question, answer"),
+        (
+            '{"question": "q"}\n{"id": 3, "answer": {"day": 1}}\n',
+            r"bad.jsonl line 2: no text \(question, answer",
+        ),
         ("", r"bad.jsonl: no evaluation text \(empty\)"),
         (b"\xff\xfe\x00", r"bad.jsonl: cannot read"),
     ],

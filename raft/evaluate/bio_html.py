@@ -13,7 +13,7 @@ from typing import Any
 
 from raft.bio import FIELDS, flatten
 from raft.evaluate.bio_numbers import depth_label, entries, entry_label, length_label, summary_tables
-from raft.evaluate.report_html import folded, html_table, samples_page, score_band, select
+from raft.evaluate.report_html import cells_html, folded, samples_page, score_band, select, tables_html
 from raft.evaluate.results import Run
 
 # field -> short name in the per-field marks of the samples page
@@ -93,10 +93,7 @@ def _sample_row(label: str, s: dict[str, Any]) -> str:
         (marks, right, "marks"),
         (f"{score:.3f}", score, "score"),
     ]
-    tds = "".join(
-        f"<td{f' class={cls}' if cls else ''}{f' data-v={v!r}' if v is not None else ''}>{c}</td>"
-        for c, v, cls in cells
-    )
+    tds = cells_html(cells)
     failed = " ".join([*wrong, *([] if valid else ["json"])])
     return (
         f'<tr class="{score_band(score)}" data-run="{e(label)}" data-length="{tokens}" '
@@ -127,10 +124,7 @@ def bio_samples_html(runs: list[Run]) -> str:
             ),
         ]
     )
-    before = "\n".join(
-        f"<h2>{html.escape(title)}</h2>\n{html_table(heads, rows, f'summary-{i}')}"
-        for i, (title, heads, rows) in enumerate(summary_tables(runs))
-    )
+    before = tables_html(summary_tables(runs))
     after = """<p>Click a column header to sort. length: the target context length; context: its measured length
 in tokens; depth: where the needle sits (target, then measured in brackets). fields: one mark per scored field
 (nationality; born and died: day, month, year; sportsperson; politician), hover for the expected and the parsed

@@ -2,6 +2,7 @@
 matplotlib (imported only to draw): ``plot_heatmap`` (``bio_heatmap_<label>.png``: mean score by needle
 depth and context length, annotated, in the published heatmaps' colours) and ``plot_accuracy``
 (``bio_accuracy.png``: mean score against context length, one line per run, base dashed, fine-tuned solid).
+``draw_heatmap`` (any annotated 0-1 matrix) and ``pyplot`` are shared with ``raft.evaluate.probe_plots``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from raft.evaluate.results import Run
 HEATMAP_COLOURS = ("#F0496E", "#EBB839", "#0CD79F")
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (imported only to draw)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,36 +35,51 @@ def _pyplot() -> Any:
     return plt
 
 
-def plot_heatmap(label: str, samples: list[dict[str, Any]], path: Path) -> Path:
-    """Depth (rows, 0% at the top) by length (columns), each cell its mean score, annotated."""
+def draw_heatmap(
+    matrix: list[list[float]],
+    rows: list[str],
+    columns: list[str],
+    path: Path,
+    title: str,
+    ylabel: str,
+    value: str = "score",
+) -> Path:
+    """An annotated 0-1 heatmap (``rows`` labelled top to bottom, ``columns`` the context lengths), in
+    the published colours, a NaN cell blank."""
     import numpy as np
     from matplotlib.colors import LinearSegmentedColormap
 
-    plt = _pyplot()
-    lengths, depths, matrix = heatmap_matrix(samples)
+    plt = pyplot()
     data = np.ma.masked_invalid(np.array(matrix, dtype=float))
     cmap = LinearSegmentedColormap.from_list("niah", HEATMAP_COLOURS).with_extremes(bad="#eeeeee")
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(lengths) + 3), max(3.5, 0.45 * len(depths) + 2)))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(columns) + 3), max(3.5, 0.45 * len(rows) + 2)))
     image = ax.imshow(data, cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for i, row in enumerate(matrix):
-        for j, value in enumerate(row):
-            if not math.isnan(value):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(lengths)), [length_label(t) for t in lengths])
-    ax.set_yticks(range(len(depths)), [depth_label(d) for d in depths])
+        for j, cell in enumerate(row):
+            if not math.isnan(cell):
+                ax.text(j, i, f"{cell:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("context length (tokens)")
-    ax.set_ylabel("needle depth")
-    ax.set_title(f"{label}: mean score", fontsize=10)
-    fig.colorbar(image, ax=ax, label="score")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label=value)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
 
+def plot_heatmap(label: str, samples: list[dict[str, Any]], path: Path) -> Path:
+    """Depth (rows, 0% at the top) by length (columns), each cell its mean score, annotated."""
+    lengths, depths, matrix = heatmap_matrix(samples)
+    columns = [length_label(t) for t in lengths]
+    return draw_heatmap(matrix, [depth_label(d) for d in depths], columns, path, f"{label}: mean score", "needle depth")
+
+
 def plot_accuracy(runs: list[Run], path: Path) -> Path:
     """Mean score against context length (log scale), one line per run: base dashed, fine-tuned solid."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     lengths: set[int] = set()
     for e in entries(runs):

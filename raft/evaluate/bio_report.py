@@ -48,12 +48,22 @@ __all__ = [
     "length_label",
     "markdown",
     "summary_tables",
+    "unique_slug",
 ]
 
 
 def file_slug(label: str) -> str:
     """A label as a file name part: 'Llama-3.1-8B + raft (4-bit)' -> 'Llama-3.1-8B_raft_4-bit'."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_.") or "run"
+
+
+def unique_slug(label: str, used: set[str]) -> str:
+    """``file_slug(label)``, with _2, _3, ... when ``used`` has it already (two runs, one label); added to ``used``."""
+    slug, n = file_slug(label), 2
+    while slug in used:
+        slug, n = f"{file_slug(label)}_{n}", n + 1
+    used.add(slug)
+    return slug
 
 
 def bio_report(runs: list[Run], out: Path) -> tuple[dict[str, Path], str]:
@@ -67,10 +77,7 @@ def bio_report(runs: list[Run], out: Path) -> tuple[dict[str, Path], str]:
         samples = entry[0].bio_samples.get(entry[1])
         if not samples:
             continue  # results.json alone: no cells to draw
-        slug, n = file_slug(entry_label(entry)), 2
-        while slug in used:
-            slug, n = f"{file_slug(entry_label(entry))}_{n}", n + 1
-        used.add(slug)
+        slug = unique_slug(entry_label(entry), used)
         path = plot_heatmap(entry_label(entry), samples, out / f"bio_heatmap_{slug}.png")
         paths[f"bio_heatmap_{slug}"] = path
         images[f"{entry_label(entry)}: score by depth and length"] = path.name

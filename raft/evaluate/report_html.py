@@ -3,8 +3,8 @@ sortable by column and filterable by F1, run and missing answer tag, for finding
 One self-contained file (its own style and script); every text from the results is escaped.
 
 The pieces every samples page shares (``samples_page``: the page, its search box, count and sorting
-script; ``html_table``, ``select``, ``folded``, ``score_band``) are here; ``bio_report`` builds
-``bio_samples.html`` from them.
+script; ``html_table``, ``select``, ``folded``, ``score_band``, ``cells_html``, ``tables_html``) are here; ``bio_report``
+builds ``bio_samples.html`` from them, ``probe_report`` ``probe_samples.html``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,14 @@ def folded(text: str) -> str:
     return f"<details><summary>{len(text)} chars</summary><pre>{html.escape(text)}</pre></details>"
 
 
+def cells_html(cells: list[tuple[str, Any, str]]) -> str:
+    """The <td>s of a samples row: (HTML content, the sort key data-v or None, the class or "")."""
+    return "".join(
+        f"<td{f' class={cls}' if cls else ''}{f' data-v={v!r}' if v is not None else ''}>{c}</td>"
+        for c, v, cls in cells
+    )
+
+
 def select(element_id: str, label: str, options: list[tuple[str, str]]) -> str:
     """A labelled <select> for the controls: "all" (value "") first, then (value, text) pairs, escaped."""
     e = html.escape
@@ -96,6 +104,14 @@ def html_table(heads: list[str], rows: list[list[str]], table_id: str = "summary
     body = "\n".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
     attrs = f'id="{table_id}"' if table_id == "summary" else f'id="{table_id}" class="summary"'
     return f"<table {attrs}><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>"
+
+
+def tables_html(tables: list[tuple[str, list[str], list[list[str]]]]) -> str:
+    """Titled summary tables, (title, header, rows) each, one after the other (ids summary-0, summary-1, ...)."""
+    return "\n".join(
+        f"<h2>{html.escape(title)}</h2>\n{html_table(heads, rows, f'summary-{i}')}"
+        for i, (title, heads, rows) in enumerate(tables)
+    )
 
 
 def samples_page(

@@ -4,8 +4,10 @@ fine-tuned F1 per model) and ``samples.html`` (every answer), and its command li
 
 Runs of the bio_needle task get their own files beside them (``raft.evaluate.bio_report``:
 ``bio_heatmap_<label>.png``, ``bio_accuracy.png``, ``bio_samples.html``) and a section of report.md;
-the RAFT files are written when at least one run has an F1 task, so a report over bio runs alone,
-RAFT runs alone or a mix of both works.
+runs of the in2_probe task (the IN2 "lost in the middle" position probe) likewise
+(``raft.evaluate.probe_report``: ``probe_position_<label>.png``, ``probe_position.png``,
+``probe_heatmap_<label>.png``, ``probe_samples.html``); the RAFT files are written when at least one
+run has an F1 task, so a report over any mix of RAFT, bio and probe runs works.
 
 matplotlib is imported only when the plot is drawn.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from raft.config import ConfigError
 from raft.evaluate.bio_report import bio_report
+from raft.evaluate.probe_report import probe_report
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.results import ReportError, load_run
 from raft.evaluate.table import markdown_table, pct, table_rows
@@ -73,12 +76,13 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
 
 def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
     """Write report.md, f1.png and samples.html for the result folders (and, for bio_needle runs,
-    the files of bio_report); returns their paths."""
+    the files of bio_report, for in2_probe runs those of probe_report); returns their paths."""
     if not folders:
         raise ReportError("no result folders given")
     runs = [load_run(f) for f in folders]
     raft_runs = [run for run in runs if run.metrics]
     bio_runs = [run for run in runs if run.bio]
+    probe_runs = [run for run in runs if run.probe]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table": out / "report.md"}
@@ -93,6 +97,10 @@ def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
         bio_paths, section = bio_report(bio_runs, out)
         text += ("\n" if raft_runs else "") + section
         paths.update(bio_paths)
+    if probe_runs:
+        probe_paths, section = probe_report(probe_runs, out)
+        text += ("\n" if raft_runs or bio_runs else "") + section
+        paths.update(probe_paths)
     paths["table"].write_text(text, encoding="utf-8")
     return paths
 

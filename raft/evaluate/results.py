@@ -7,6 +7,11 @@ A ``bio_needle`` task (the bio needle-in-a-haystack benchmark) has no F1: its me
 samples (one row per needle, length and depth) to ``Run.bio_samples``, which ``raft.evaluate.bio_report``
 reports on; ``Run.metrics`` and ``Run.samples`` keep the F1 tasks alone.
 
+An ``in2_probe`` task (the IN2 "lost in the middle" position probe) is reported apart too, though it
+has an F1: its metrics (``em``, ``f1``, ``em_<probe>``, ``em_bin<i>``, ...) go to ``Run.probe`` and its
+samples (one row per probe: probe type, target_tokens, bin, depth, question, answer, response, em,
+f1) to ``Run.probe_samples``, which ``raft.evaluate.probe_report`` reports on.
+
 Every problem with a folder is a ``ReportError``: one line naming the file.
 """
 
@@ -39,15 +44,30 @@ class Run:
     # (NaN: no sample of that kind), and the samples as raft.evaluate writes them
     bio: dict[str, dict[str, float]] = field(default_factory=dict)
     bio_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # in2_probe tasks: metric name ("em", "f1", "em_document", "em_bin0", ...) -> value (NaN: none of
+    # that kind), and the samples
+    probe: dict[str, dict[str, float]] = field(default_factory=dict)
+    probe_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 # what every bio sample row must hold (the rest: needle_name, label, response, fields, ... are shown when there)
 BIO_SAMPLE_KEYS = ("target_tokens", "depth_target", "score")
 
 
+# the IN2 position probe: what every sample row must hold (question, answer, response, f1, depth, ... are
+# shown when there)
+PROBE_TASK = "in2_probe"
+PROBE_SAMPLE_KEYS = ("target_tokens", "bin", "em")
+
+
 def is_bio_task(task: str) -> bool:
     """bio_needle (or a variant named after it): reported by raft.evaluate.bio_report."""
     return task.startswith(BIO_TASK)
+
+
+def is_probe_task(task: str) -> bool:
+    """in2_probe (or a variant named after it): reported by raft.evaluate.probe_report."""
+    return task.startswith(PROBE_TASK)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -71,7 +91,7 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
 
 
 def _bio_metrics(path: Path, task: str, values: dict[str, Any]) -> dict[str, float]:
-    """Every ``<name>,none`` number of a bio_needle task (stderr left out); null or NaN -> NaN."""
+    """Every ``<name>,none`` number of a bio_needle or in2_probe task (stderr left out); null or NaN -> NaN."""
     out = {}
     for key, value in values.items():
         name, _, filt = key.partition(",")
@@ -94,6 +114,34 @@ def _read_bio_samples(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in BIO_SAMPLE_KEYS if not isinstance(row.get(k), int | float)]
         if missing:
             raise ReportError(f"{path} sample {n}: no number for {', '.join(missing)}")
+        rows.append(row)
+    return rows
+
+
+def _probe_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps", the
+    metrics at the top) as a flat probe sample row."""
+    reply: Any = row.get("filtered_resps") or row.get("resps") or [""]
+    while isinstance(reply, list):
+        reply = reply[0] if reply else ""
+    doc = {k: v for k, v in row["doc"].items() if k != "prompt"}  # the long context: not shown
+    flat = {**doc, "doc_id": row.get("doc_id"), "response": str(reply)}
+    flat.update({k: row[k] for k in ("em", "f1") if k in row})
+    return flat
+
+
+def _read_probe_samples(path: Path) -> list[dict[str, Any]]:
+    """The rows of samples_in2_probe*.jsonl (raft.evaluate's as they are, lm_eval --log_samples' through
+    _probe_row); a row without a length, bin or em, or without a probe type, is a ReportError."""
+    rows = []
+    for n, row in enumerate(read_jsonl(path, ReportError), 1):
+        if "response" not in row and isinstance(row.get("doc"), dict):
+            row = _probe_row(row)
+        missing = [k for k in PROBE_SAMPLE_KEYS if not isinstance(row.get(k), int | float)]
+        if missing:
+            raise ReportError(f"{path} sample {n}: no number for {', '.join(missing)}")
+        if not isinstance(row.get("probe"), str) or not row["probe"]:
+            raise ReportError(f"{path} sample {n}: no probe type (document, structured, code)")
         rows.append(row)
     return rows
 
@@ -145,13 +193,19 @@ def load_run(folder: str | Path) -> Run:
             raise ReportError(f"{path}: 'raft' section lacks '{key}'")
     metrics: dict[str, dict[str, float]] = {}
     bio: dict[str, dict[str, float]] = {}
+    probe: dict[str, dict[str, float]] = {}
     for task, values in results.items():
         if not isinstance(values, dict):
             raise ReportError(f"{path}: results of {task} are not a mapping")
+        apart = None  # a task reported apart: bio_needle (no F1), in2_probe (its own report)
         if is_bio_task(task) and "score,none" in values:
-            bio[task] = _bio_metrics(path, task, values)
+            apart = bio
+        elif is_probe_task(task) and "em,none" in values:
+            apart = probe
+        if apart is not None:
+            apart[task] = _bio_metrics(path, task, values)
             n = data.get("n-samples", {}).get(task, {})
-            bio[task]["n"] = float(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0.0
+            apart[task]["n"] = float(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0.0
             continue
         got = {m: values.get(f"{m},none") for m in METRICS}
         if got["f1"] is None:
@@ -168,10 +222,10 @@ def load_run(folder: str | Path) -> Run:
         stderr = values.get("f1_stderr,none")
         if isinstance(stderr, int | float):
             metrics[task]["f1_stderr"] = float(stderr)
-    if not metrics and not bio:
-        raise ReportError(f"{path}: no task with an f1 metric (nor a bio_needle score)")
-    run = Run(folder=folder, info=info, metrics=metrics, bio=bio)
-    for task in [*metrics, *bio]:
+    if not metrics and not bio and not probe:
+        raise ReportError(f"{path}: no task with an f1 metric (nor a bio_needle score, nor an in2_probe em)")
+    run = Run(folder=folder, info=info, metrics=metrics, bio=bio, probe=probe)
+    for task in [*metrics, *bio, *probe]:
         files = (
             [folder / f"samples_{task}.jsonl"]
             if (folder / f"samples_{task}.jsonl").is_file()
@@ -179,6 +233,8 @@ def load_run(folder: str | Path) -> Run:
         )
         if files and task in bio:
             run.bio_samples[task] = _read_bio_samples(files[-1])
+        elif files and task in probe:
+            run.probe_samples[task] = _read_probe_samples(files[-1])
         elif files:
             run.samples[task] = _read_samples(files[-1])
     return run
