@@ -204,8 +204,9 @@ class EvaluateConfig:
     recipe: str = _f("", "recipe this configuration came from (filled in)")
     model: str = _f(MISSING, "model to evaluate: hub id or local path (a merged model works)")
     adapter: str = _f("", "LoRA adapter folder written by raft.finetune (empty: the base model)")
-    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain | raft_domain_retrieval | bio_needle")
-    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain(_retrieval) or bio_needle")
+    tasks: Any = _f(["raft_hotpot"], "lm-eval tasks: raft_hotpot | raft_hotpot_full | raft_domain | raft_domain_retrieval | bio_needle | in2_probe")
+    data: str = _f("", "local data for the task: HotpotQA file, or a raft.generate folder for raft_domain(_retrieval) or bio_needle; "
+                       "in2_probe: the document probe's corpus (documents, or a raft.generate folder: its chunks.jsonl)")
     retrieval_k: int | None = _f(None, "raft_domain_retrieval: chunks BM25 retrieves per question (null: RAFT_RETRIEVAL_K, else 4)")
     backend: str = _f("hf", "lm-eval model type: hf | vllm | local-chat-completions")
     base_url: str = _f("", "server URL for local-chat-completions")
@@ -219,6 +220,11 @@ class EvaluateConfig:
     limit: int | None = _f(None, "evaluate only the first N questions")
     output: str = _f("outputs/eval", "results folder: results JSON and per-sample outputs")
     label: str = _f("", "name of this run in reports (default: model and adapter)")
+    tokenizer: str = _f("", "in2_probe: the tokenizer its prompts are built and measured in (empty: the model's; set it when model= is a served name)")
+    probe_lengths: Any = _f(None, "in2_probe: context lengths, whole prompts in the model's tokens (null: the task's [4096, 8192, 16384, 32768])")
+    probe_bins: int | None = _f(None, "in2_probe: position bins of the gold (null: the task's 10)")
+    probe_samples: int | None = _f(None, "in2_probe: prompts per probe, length and bin (null: the task's 5)")
+    probe_types: Any = _f(None, "in2_probe: probes to build, of document, structured, code (null: all three; document needs data=)")
     prices: Any = _f([], "bio_needle: cost table of the evaluated prompts, a list of {model, tokenizer, input_per_mtok, output_per_mtok} (USD per million tokens; empty: none)")
 
 

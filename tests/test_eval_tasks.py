@@ -125,6 +125,7 @@ def test_only_our_tasks_are_indexed():
         "raft_domain",
         "raft_domain_retrieval",
         "bio_needle",
+        "in2_probe",
     }
 
 

@@ -47,7 +47,8 @@ it needs them): ``run`` (the lm-eval run and its result folder), ``bio_run`` (wh
 size per backend), ``cost`` (the cost table), ``results`` (reading result folders), ``table`` (the
 summary table), ``report_html`` (``samples.html``), ``reporting`` (the report files and the
 ``report`` command), ``bio_report`` (the bio_needle report's files), ``bio_numbers`` (its numbers
-and Markdown), ``bio_plots`` (its figures), ``bio_html`` (``bio_samples.html``), ``probe_report`` / ``probe_numbers`` /
+and Markdown), ``bio_plots`` (its figures), ``bio_html`` (``bio_samples.html``), ``probe_run`` (what the run does for
+``in2_probe``: the task's settings, its sample rows, its printout), ``probe_report`` / ``probe_numbers`` /
 ``probe_plots`` / ``probe_html`` (the same for the in2_probe position probe) and ``__main__``
 (the command line).
 """

@@ -28,6 +28,7 @@ TASK_DATA = {
     "raft_domain": ("raft_domain_data", "RAFT_DOMAIN_DATA"),
     "raft_domain_retrieval": ("raft_domain_data", "RAFT_DOMAIN_DATA"),
     "bio_needle": ("bio_needle_data", "RAFT_BIO_NEEDLE_DATA"),
+    "in2_probe": ("in2_probe_corpus", "RAFT_IN2_PROBE_CORPUS"),  # the document probe's corpus
 }
 BIO_TASK = "bio_needle"
 RETRIEVAL_K_KEY = "raft_retrieval_k"  # task metadata read by raft_domain_retrieval (retrieval_k=)
@@ -127,8 +128,10 @@ def check(cfg: EvaluateConfig) -> list[str]:
             f"data= is ambiguous for tasks {tasks}: evaluate them separately, or set RAFT_HOTPOT_PATH and RAFT_DOMAIN_DATA"
         )
     from raft.evaluate.bio_run import check_prices  # it imports this module
+    from raft.evaluate.probe_run import probe_metadata
 
     check_prices(cfg.prices)
+    probe_metadata(cfg, tasks)  # in2_probe's settings: a bad one fails here
     return tasks
 
 
@@ -145,6 +148,9 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
                 metadata[TASK_DATA[t][0]] = cfg.data
     if cfg.retrieval_k is not None:
         metadata[RETRIEVAL_K_KEY] = cfg.retrieval_k
+    from raft.evaluate.probe_run import probe_metadata  # it imports this module
+
+    metadata.update(probe_metadata(cfg, tasks))  # in2_probe: the model's tokenizer, the sweep
     manager = TaskManager(
         include_path=str(resource_dir("eval_tasks")), include_defaults=False, metadata=metadata
     )
@@ -197,10 +203,12 @@ def _output(sample: dict[str, Any]) -> str:
 def sample_row(sample: dict[str, Any], task: str = "") -> dict[str, Any]:
     """One lm-eval logged sample as a flat record: question, gold, output, extracted answer, scores
     (a bio_needle sample: ``raft.evaluate.bio_run.bio_sample_row``)."""
-    from raft.evaluate import bio_run  # it imports this module
+    from raft.evaluate import bio_run, probe_run  # they import this module
 
     if bio_run.is_bio_sample(sample, task):
         return bio_run.bio_sample_row(sample)
+    if probe_run.is_probe_sample(sample, task):
+        return probe_run.probe_sample_row(sample)
     doc = sample.get("doc") or {}
     output = _output(sample)
     gold = sample.get("target", doc.get("answer", doc.get("final_answer", "")))
@@ -260,7 +268,7 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
 
 def main(cfg: EvaluateConfig) -> Path:
     """Evaluate, write the result folder, print the metrics per task (and for bio_needle the cost table)."""
-    from raft.evaluate import bio_run  # it imports this module
+    from raft.evaluate import bio_run, probe_run  # they import this module
 
     results = evaluate(cfg)
     if not results:
@@ -270,6 +278,9 @@ def main(cfg: EvaluateConfig) -> Path:
     for task, metrics in results["results"].items():
         if task == BIO_TASK:
             bio_run.show_bio(task, metrics, bio_samples)
+            continue
+        if task == probe_run.PROBE_TASK:
+            probe_run.show_probe(task, metrics)
             continue
         shown = ", ".join(
             f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + SPLIT_METRICS if f"{m},none" in metrics
