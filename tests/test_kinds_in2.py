@@ -151,3 +151,28 @@ def test_finetune_trains_on_in2_rows(tmp_path, shared_data, tiny_model, teacher)
     summary = finetune.main(cfg)
     assert summary["global_step"] == 2 and summary["examples"]["train"]["examples"] > 15
     assert (tmp_path / "ft" / "adapter_config.json").exists()
+
+
+@pytest.mark.slow
+def test_in2_probe_runs_on_the_fine_tuned_model_and_against_a_server(tmp_path, shared_data, tiny_model, teacher):
+    """raft.finetune recipe=tiny on in2 rows, then raft.evaluate recipe=in2_probe on the result, and with the
+    local teacher server as an OpenAI-compatible model under test."""
+    from raft import evaluate, finetune
+
+    generate.main(in2_cfg(tmp_path, shared_data, tiny_model, teacher, "limit=8"), progress=False)
+    finetune.main(load_config("finetune", ["recipe=tiny", f"model={tiny_model}", f"data={tmp_path / 'out'}",
+                                           f"output={tmp_path / 'ft'}", "train.max_steps=2", "train.eval_steps=0",
+                                           "train.save_steps=0", "train.max_length=2304"]))
+    probe = ["recipe=in2_probe", f"data={shared_data / 'docs'}", "probe_lengths=[1024]", "probe_bins=2", "probe_samples=1",
+             "probe_types=[document, structured]"]
+    runs = {
+        "tuned": [f"model={tiny_model}", f"adapter={tmp_path / 'ft'}", "max_new_tokens=8", "dtype=float32"],
+        "server": ["backend=local-chat-completions", f"base_url={teacher.base_url}", "model=fake-teacher", f"tokenizer={tiny_model}"],
+    }
+    for name, args in runs.items():
+        evaluate.main(load_config("evaluate", [*probe, *args, f"output={tmp_path / name}"]))
+        metrics = json.loads((tmp_path / name / "results.json").read_text())["results"]["in2_probe"]
+        samples = [json.loads(line) for line in (tmp_path / name / "samples_in2_probe.jsonl").read_text().splitlines()]
+        assert len(samples) == 4 and {s["probe"] for s in samples} == {"document", "structured"}
+        assert {s["bin"] for s in samples} == {0, 1} and all(0 <= s["em"] <= 1 for s in samples)
+        assert {"em,none", "em_bin0,none", "em_bin1,none", "em_structured,none"} <= set(metrics)
