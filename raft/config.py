@@ -122,6 +122,33 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def check_all(checks: list[tuple[bool, str]]) -> None:
+    """Raise ConfigError with the message of the first check that fails (settings are checked before work)."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def read_split(path: Path, split: str = "test") -> tuple[Path, list[dict[str, Any]]]:
+    """(what was read, the rows of ``split``) of a raft.generate output folder (its ``dataset/``, else
+    ``SPLIT.jsonl``) or of a JSONL file; FileNotFoundError when the path is neither."""
+    if path.is_file():
+        return path, read_jsonl(path)
+    if (path / "dataset").is_dir():
+        import datasets
+
+        try:
+            data = datasets.load_from_disk(str(path / "dataset"))
+        except Exception as e:  # a half-written or foreign folder
+            raise ConfigError(f"{path / 'dataset'}: cannot load ({type(e).__name__}: {e})") from None
+        if not isinstance(data, datasets.DatasetDict) or split not in data:
+            raise ConfigError(f"{path / 'dataset'}: no '{split}' split")
+        return path / "dataset", data[split].to_list()
+    if (path / f"{split}.jsonl").is_file():
+        return path / f"{split}.jsonl", read_jsonl(path / f"{split}.jsonl")
+    raise FileNotFoundError(path)
+
+
 def available_recipes(command: str = "") -> list[str]:
     """Recipe names, all of them or those of one command. ``recipes/NAME.yaml`` is recipe NAME;
     ``recipes/NAME/COMMAND.yaml`` is recipe NAME of that command (one folder per recipe that spans

@@ -48,3 +48,39 @@ def teacher(_teacher_server) -> TeacherServer:
     _teacher_server.reset(TeacherBehaviour())
     yield _teacher_server
     _teacher_server.reset(TeacherBehaviour())
+
+
+@pytest.fixture
+def kill_and_rerun(tmp_path, teacher):
+    """``kill_and_rerun(args, calls, at_least)``: ``python -m raft.generate ARGS`` killed with SIGKILL once
+    ``at_least`` teacher calls are stored, then the same command again; returns (calls stored by the killed
+    run, the folder). Asserts the kill came mid-run and the rerun asked only the ``calls`` not stored."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from raft.store import Store
+
+    def run(args: list[str], calls: int, at_least: int, timeout: float = 240) -> tuple[int, Path]:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+        out = tmp_path / "killed"
+        command = [sys.executable, "-m", "raft.generate", *args, f"output={out}"]
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        store, deadline = out / "store.jsonl", time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists() and store.read_bytes().count(b"\n") >= at_least:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        stored = len(Store(out, readonly=True))
+        assert at_least <= stored < calls and not (out / "dataset").exists()
+        teacher.reset()  # the rerun: counted
+        rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        assert rerun.returncode == 0, rerun.stderr[-2000:]
+        assert teacher.stats.requests == calls - stored  # no stored call asked again
+        return stored, out
+
+    return run

@@ -6,10 +6,8 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -491,7 +489,7 @@ def test_cli_demo_recipe_offline_says_the_model_cannot_be_downloaded(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_gives_the_uninterrupted_dataset(tmp_path, teacher, shared_data):
+def test_sigkill_then_rerun_gives_the_uninterrupted_dataset(tmp_path, teacher, shared_data, kill_and_rerun):
     teacher.reset(TeacherBehaviour(latency=0.05))
     args = [
         "recipe=hotpot",
@@ -502,25 +500,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_dataset(tmp_path, teacher, s
         "teacher.concurrency=2",
         "p=0.5",
     ]
-    out = tmp_path / "killed"
-    proc = _cli(*args, f"output={out}")
-    store = out / "store.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists() and store.read_bytes().count(b"\n") >= 16:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    stored = len(Store(out, readonly=True))
-    assert 16 <= stored < 80 and not (out / "dataset").exists()
-
-    teacher.reset()  # the rerun: fast, and counted
-    code = _cli(*args, f"output={out}").wait(timeout=300)
-    assert code == 0
-    assert teacher.stats.requests == 80 - stored  # no stored call asked again
-
+    _, out = kill_and_rerun(args, calls=80, at_least=16)
     teacher.reset()
     generate.main(load_config("generate", [*args, f"output={tmp_path / 'straight'}"]), progress=False)
     dump = lambda rows: {json.dumps(r, sort_keys=True) for r in rows}  # noqa: E731

@@ -4,11 +4,6 @@ model's tokenizer and the local teacher server (labels in JSON-schema mode)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +12,6 @@ from datasets import load_from_disk
 from raft import generate
 from raft.bio import BioLabel, compact
 from raft.config import ConfigError, load_config
-from raft.store import Store
 from raft.testing import TeacherBehaviour, fake_label
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,7 +113,7 @@ def test_bad_inputs_are_one_line_errors_and_lose_nothing(tmp_path, people, tiny_
     assert teacher.stats.requests == 0  # both stopped before any teacher call
 
 
-def test_kill_then_rerun_gives_the_same_dataset(tmp_path, people, tiny_model, teacher):
+def test_kill_then_rerun_gives_the_same_dataset(tmp_path, people, tiny_model, teacher, kill_and_rerun):
     teacher.reset(TeacherBehaviour(latency=0.2))
     args = [
         "recipe=bio_needle", f"input={people['unlabelled']}", f"tokenizer={tiny_model}", f"bio_needle.eval_input={people['eval']}",
@@ -127,24 +121,7 @@ def test_kill_then_rerun_gives_the_same_dataset(tmp_path, people, tiny_model, te
         "bio_needle.eval_depths=2", "bio_needle.needles_per_cell=1", "bio_needle.relabel=true", "limit=null",
         f"teacher.base_url={teacher.base_url}", "teacher.concurrency=1",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "raft.generate", *args, f"output={out}"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    store, deadline = out / "store.jsonl", time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists() and store.read_bytes().count(b"\n") >= 4:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    stored = len(Store(out, readonly=True))
-    assert 4 <= stored < 14 and not (out / "dataset").exists()
-    teacher.reset()
-    assert subprocess.run([sys.executable, "-m", "raft.generate", *args, f"output={out}"], cwd=REPO, env=env,
-                          capture_output=True).returncode == 0
-    assert teacher.stats.requests == 14 - stored  # 8 training + 6 evaluation needles, none asked twice
+    _, out = kill_and_rerun(args, calls=14, at_least=4)
     teacher.reset()
     generate.main(load_config("generate", [*args, f"output={tmp_path / 'straight'}"]), progress=False)
     for split in ("train", "test"):

@@ -4,11 +4,6 @@ and the local teacher server (QA pairs in JSON-schema mode)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +12,6 @@ from datasets import load_from_disk
 from raft import generate
 from raft.config import ConfigError, load_config
 from raft.generate import command
-from raft.store import Store
 from raft.teacher import Reply, Teacher
 from raft.testing import TeacherBehaviour
 
@@ -111,30 +105,13 @@ def test_too_few_tokens_for_the_longest_context_is_one_line(tmp_path, shared_dat
     assert teacher.stats.requests == 0
 
 
-def test_kill_then_rerun_gives_the_same_dataset(tmp_path, shared_data, tiny_model, teacher):
+def test_kill_then_rerun_gives_the_same_dataset(tmp_path, shared_data, tiny_model, teacher, kill_and_rerun):
     teacher.reset(TeacherBehaviour(latency=0.2))
     args = [
         "recipe=in2", f"input={shared_data / 'docs'}", f"tokenizer={tiny_model}", "in2.min_tokens=1024", "in2.max_tokens=2048",
         f"in2.eval_sets=[{shared_data / DEV_QA}]", "limit=12", f"teacher.base_url={teacher.base_url}", "teacher.concurrency=1",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "raft.generate", *args, f"output={out}"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    store, deadline = out / "store.jsonl", time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if store.exists() and store.read_bytes().count(b"\n") >= 4:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    stored = len(Store(out, readonly=True))
-    assert 4 <= stored < 12 and not (out / "dataset").exists()
-    teacher.reset()
-    assert subprocess.run([sys.executable, "-m", "raft.generate", *args, f"output={out}"], cwd=REPO, env=env,
-                          capture_output=True).returncode == 0
-    assert teacher.stats.requests == 12 - stored
+    _, out = kill_and_rerun(args, calls=12, at_least=4)
     teacher.reset()
     generate.main(load_config("generate", [*args, f"output={tmp_path / 'straight'}"]), progress=False)
     for split in ("train", "test"):

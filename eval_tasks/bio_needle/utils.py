@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from raft.bio import BioLabel, compact
 from raft.bio_score import FIELD_METRICS, LENGTH_METRICS, length_metric, score_reply
-from raft.config import ConfigError, first_line, read_jsonl
+from raft.config import ConfigError, first_line, read_split
 
 TASK = "bio_needle"
 ENV_VAR = "RAFT_BIO_NEEDLE_DATA"
@@ -53,23 +53,6 @@ def source(metadata: dict[str, Any]) -> tuple[str, str]:
     raise ConfigError(
         f"{TASK} needs data: set {ENV_VAR} (or data=) to a `raft.generate recipe=bio_needle` output folder"
     )
-
-
-def _rows(path: Path) -> tuple[Path, list[dict[str, Any]]]:
-    """(file or folder actually read, rows of the test split)."""
-    if path.is_file():
-        return path, read_jsonl(path)
-    if (path / "dataset").is_dir():
-        try:
-            data = datasets.load_from_disk(str(path / "dataset"))
-        except Exception as e:  # a half-written or foreign folder
-            raise ConfigError(f"{path / 'dataset'}: cannot load ({type(e).__name__}: {e})") from None
-        if not isinstance(data, datasets.DatasetDict) or "test" not in data:
-            raise ConfigError(f"{path / 'dataset'}: no 'test' split")
-        return path / "dataset", data["test"].to_list()
-    if (path / "test.jsonl").is_file():
-        return path / "test.jsonl", read_jsonl(path / "test.jsonl")
-    raise FileNotFoundError(path)
 
 
 def _check(read: Path, i: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +84,7 @@ def test_rows(metadata: dict[str, Any]) -> tuple[Path, list[dict[str, Any]]]:
     """(what was read, the checked rows of the test split)."""
     origin, where = source(metadata)
     try:
-        read, rows = _rows(Path(where))
+        read, rows = read_split(Path(where))
     except FileNotFoundError:
         raise ConfigError(
             f"{TASK} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "

@@ -36,7 +36,7 @@ from typing import Any
 
 import datasets
 
-from raft.config import ConfigError, read_jsonl
+from raft.config import ConfigError, read_jsonl, read_split
 from raft.metrics import score
 from raft.prompts import student_prompt
 
@@ -64,28 +64,11 @@ def source(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[str, st
     raise ConfigError(f"{task} needs data: set {ENV_VAR} to a raft.generate output folder")
 
 
-def _rows(path: Path) -> tuple[Path, list[dict[str, Any]]]:
-    """(file or folder actually read, rows of the test split)."""
-    if path.is_file():
-        return path, read_jsonl(path)
-    if (path / "dataset").is_dir():
-        try:
-            data = datasets.load_from_disk(str(path / "dataset"))
-        except Exception as e:  # a half-written or foreign folder
-            raise ConfigError(f"{path / 'dataset'}: cannot load ({type(e).__name__}: {e})") from None
-        if not isinstance(data, datasets.DatasetDict) or "test" not in data:
-            raise ConfigError(f"{path / 'dataset'}: no 'test' split")
-        return path / "dataset", data["test"].to_list()
-    if (path / "test.jsonl").is_file():
-        return path / "test.jsonl", read_jsonl(path / "test.jsonl")
-    raise FileNotFoundError(path)
-
-
 def test_rows(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[Path, Path, list[dict[str, Any]]]:
     """(the configured path, what was read, the checked rows of the test split)."""
     origin, where = source(metadata, task)
     try:
-        read, rows = _rows(Path(where))
+        read, rows = read_split(Path(where))
     except FileNotFoundError:
         raise ConfigError(
             f"{task} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from raft.config import PACKAGE_DIR, ConfigError, save_config
+from raft.config import PACKAGE_DIR, check_all, save_config
 from raft.generate.output import cost, dataset_card, finalize, summary
 from raft.generate.pipeline import Run
 from raft.kinds import Kind, make_kind
@@ -35,9 +35,7 @@ def validate(cfg: Any) -> None:
         (bool(str(cfg.input).strip()), "input is empty: pass input=PATH (what the recipe's kind reads: documents, a HotpotQA file or hub id, ...)"),
         (not Path(cfg.output).exists() or Path(cfg.output).is_dir(), f"output={cfg.output} is a file, not a folder; pass output=DIR"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    check_all(checks)
 
 
 def resolve_input(value: str) -> str:

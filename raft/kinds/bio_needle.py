@@ -28,7 +28,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raft.config import ConfigError, read_jsonl
+from raft.config import ConfigError, check_all, read_jsonl
 from raft.kinds import Estimate, PromptTokens
 from raft.kinds import Kind as BaseKind
 
@@ -100,9 +100,7 @@ class Kind(BaseKind):
             (s.rows_per_needle >= 0, "bio_needle.rows_per_needle is negative"),
             (0 < s.tolerance < 0.5, f"bio_needle.tolerance={s.tolerance} must be in (0, 0.5)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_all(checks)
 
     # ------------------------------------------------------------------ inputs
     def load(self) -> int:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from raft.config import ConfigError
+from raft.config import ConfigError, check_all
 from raft.kinds import Estimate, PromptTokens, check_source, source_fingerprint
 from raft.kinds import Kind as BaseKind
 
@@ -84,9 +84,7 @@ class Kind(BaseKind):
             (0 <= s.integration_share <= 1 and 0 <= s.short_share <= 1, "in2.integration_share and short_share are shares in [0, 1]"),
             (s.max_segments >= 2, f"in2.max_segments={s.max_segments} must be at least 2"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_all(checks)
 
     # ------------------------------------------------------------------ inputs
     def load(self) -> int:

@@ -23,7 +23,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from raft.chunking import Chunk
-from raft.config import ConfigError
+from raft.config import ConfigError, check_all
 from raft.kinds import Estimate, check_source, source_fingerprint
 from raft.kinds import Kind as BaseKind
 from raft.prompts import (
@@ -148,9 +148,7 @@ class Kind(BaseKind):
                 f"raft.answer_context={s.answer_context!r} is not oracle_and_distractors or oracle",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_all(checks)
 
     def load(self) -> int:
         self.chunks, self.eval_questions, self.notes = load_pool(self.cfg, self.source)
