@@ -129,6 +129,23 @@ def check_all(checks: list[tuple[bool, str]]) -> None:
             raise ConfigError(message)
 
 
+def task_test_rows(task: str, origin: str, where: str) -> tuple[Path, list[dict[str, Any]]]:
+    """(what was read, rows) of the test split an lm-eval task is configured with (``origin``: where the
+    setting came from, named in the one-line errors); an empty split is an error too."""
+    try:
+        read, rows = read_split(Path(where))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{task} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "
+            f"nor a JSONL file; check {origin}"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{task} data ({origin}={where}): cannot read ({e}); check {origin}") from None
+    if not rows:
+        raise ConfigError(f"{read}: the test split is empty")
+    return read, rows
+
+
 def read_split(path: Path, split: str = "test") -> tuple[Path, list[dict[str, Any]]]:
     """(what was read, the rows of ``split``) of a raft.generate output folder (its ``dataset/``, else
     ``SPLIT.jsonl``) or of a JSONL file; FileNotFoundError when the path is neither."""

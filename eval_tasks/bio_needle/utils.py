@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from raft.bio import BioLabel, compact
 from raft.bio_score import FIELD_METRICS, LENGTH_METRICS, length_metric, score_reply
-from raft.config import ConfigError, first_line, read_split
+from raft.config import ConfigError, first_line, task_test_rows
 
 TASK = "bio_needle"
 ENV_VAR = "RAFT_BIO_NEEDLE_DATA"
@@ -82,18 +82,7 @@ def _check(read: Path, i: int, row: dict[str, Any]) -> dict[str, Any]:
 
 def test_rows(metadata: dict[str, Any]) -> tuple[Path, list[dict[str, Any]]]:
     """(what was read, the checked rows of the test split)."""
-    origin, where = source(metadata)
-    try:
-        read, rows = read_split(Path(where))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{TASK} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "
-            f"nor a JSONL file; check {origin}"
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"{TASK} data ({origin}={where}): cannot read ({e}); check {origin}") from None
-    if not rows:
-        raise ConfigError(f"{read}: the test split is empty")
+    read, rows = task_test_rows(TASK, *source(metadata))
     return read, [_check(read, i, row) for i, row in enumerate(rows)]
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import datasets
 
-from raft.config import ConfigError, read_jsonl, read_split
+from raft.config import ConfigError, read_jsonl, task_test_rows
 from raft.metrics import score
 from raft.prompts import student_prompt
 
@@ -67,17 +67,7 @@ def source(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[str, st
 def test_rows(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[Path, Path, list[dict[str, Any]]]:
     """(the configured path, what was read, the checked rows of the test split)."""
     origin, where = source(metadata, task)
-    try:
-        read, rows = read_split(Path(where))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{task} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "
-            f"nor a JSONL file; check {origin}"
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"{task} data ({origin}={where}): cannot read ({e}); check {origin}") from None
-    if not rows:
-        raise ConfigError(f"{read}: the test split is empty")
+    read, rows = task_test_rows(task, origin, where)
     for i, row in enumerate(rows):
         missing = [c for c in REQUIRED if c not in row]
         if missing:

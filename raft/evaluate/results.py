@@ -103,17 +103,19 @@ def _bio_metrics(path: Path, task: str, values: dict[str, Any]) -> dict[str, flo
     return out
 
 
-def _read_bio_samples(path: Path) -> list[dict[str, Any]]:
-    """The rows of samples_bio_needle*.jsonl: raft.evaluate's rows as they are, a row of
-    ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps") as bio_run.bio_sample_row
-    makes it; a row without a length, depth or score is a ReportError."""
+def _read_task_samples(path: Path, flat, numbers: tuple[str, ...], probe: bool = False) -> list[dict[str, Any]]:
+    """The rows of a task's samples file: raft.evaluate's rows as they are, a row of ``lm_eval
+    --log_samples`` (the doc under "doc", the reply in "filtered_resps") through ``flat``; a row without
+    a number for each of ``numbers`` (or, for the probe, without its probe type) is a ReportError."""
     rows = []
     for n, row in enumerate(read_jsonl(path, ReportError), 1):
         if "response" not in row and isinstance(row.get("doc"), dict):
-            row = bio_sample_row(row)
-        missing = [k for k in BIO_SAMPLE_KEYS if not isinstance(row.get(k), int | float)]
+            row = flat(row)
+        missing = [k for k in numbers if not isinstance(row.get(k), int | float)]
         if missing:
             raise ReportError(f"{path} sample {n}: no number for {', '.join(missing)}")
+        if probe and (not isinstance(row.get("probe"), str) or not row["probe"]):
+            raise ReportError(f"{path} sample {n}: no probe type (document, structured, code)")
         rows.append(row)
     return rows
 
@@ -128,22 +130,6 @@ def _probe_row(row: dict[str, Any]) -> dict[str, Any]:
     flat = {**doc, "doc_id": row.get("doc_id"), "response": str(reply)}
     flat.update({k: row[k] for k in ("em", "f1") if k in row})
     return flat
-
-
-def _read_probe_samples(path: Path) -> list[dict[str, Any]]:
-    """The rows of samples_in2_probe*.jsonl (raft.evaluate's as they are, lm_eval --log_samples' through
-    _probe_row); a row without a length, bin or em, or without a probe type, is a ReportError."""
-    rows = []
-    for n, row in enumerate(read_jsonl(path, ReportError), 1):
-        if "response" not in row and isinstance(row.get("doc"), dict):
-            row = _probe_row(row)
-        missing = [k for k in PROBE_SAMPLE_KEYS if not isinstance(row.get(k), int | float)]
-        if missing:
-            raise ReportError(f"{path} sample {n}: no number for {', '.join(missing)}")
-        if not isinstance(row.get("probe"), str) or not row["probe"]:
-            raise ReportError(f"{path} sample {n}: no probe type (document, structured, code)")
-        rows.append(row)
-    return rows
 
 
 def _info_from_lm_eval(config: dict[str, Any]) -> dict[str, Any]:
@@ -232,9 +218,9 @@ def load_run(folder: str | Path) -> Run:
             else sorted(path.parent.glob(f"samples_{task}_*.jsonl"))
         )
         if files and task in bio:
-            run.bio_samples[task] = _read_bio_samples(files[-1])
+            run.bio_samples[task] = _read_task_samples(files[-1], bio_sample_row, BIO_SAMPLE_KEYS)
         elif files and task in probe:
-            run.probe_samples[task] = _read_probe_samples(files[-1])
+            run.probe_samples[task] = _read_task_samples(files[-1], _probe_row, PROBE_SAMPLE_KEYS, probe=True)
         elif files:
             run.samples[task] = _read_samples(files[-1])
     return run
