@@ -125,6 +125,9 @@ class GenerateConfig:
     test_size: float = _f(0.1, "share of rows held out as the test split")
     eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions)")
     dry_run: bool = _f(False, "count work items, calls, tokens and cost, call nothing")
+    push_to_hub: str = _f("", "ORG/NAME: also upload the dataset (train/test JSONL, rejects, card, recipe, preview.html) to this Hugging Face Hub "
+                              "dataset repo at the end; token from HF_TOKEN (never printed); empty: local only")
+    hub_private: bool = _f(False, "create the Hub repo private (push_to_hub)")
     teacher: TeacherConfig = field(default_factory=TeacherConfig, metadata={"help": "teacher model and how to reach it"})
     hotpot: HotpotSettings = field(default_factory=HotpotSettings, metadata={"help": "source=hotpot: contamination rule"})
     raft: RaftSettings = field(default_factory=RaftSettings, metadata={"help": "kind=raft: RAFT question answering"})
@@ -171,7 +174,8 @@ class TrainSettings:
     save_steps: float = _f(0.1, "checkpoint every N optimizer steps, for resume=true; below 1, that share of the run's steps, "
                                 "rounded up (0.1: a crash loses at most a tenth of the run); 0: never")
     save_total_limit: int = _f(2, "checkpoints kept")
-    report_to: str = _f("none", "none | wandb | tensorboard | ...")
+    report_to: Any = _f("none", "none | tensorboard (event files in output/runs) | trackio | wandb, or a list of them: "
+                                    "transformers' integrations; the package must be installed (checked at start)")
     dataloader_num_workers: int = _f(0, "workers that prepare batches")
 
 
@@ -190,6 +194,9 @@ class FinetuneConfig:
     merge: bool = _f(False, "also write a merged 16-bit model (output/merged) for vLLM and lm-eval")
     merge_dtype: str = _f("bfloat16", "dtype of the merged model: bfloat16 (what vLLM and lm-eval load) | float16 | float32")
     dry_run: bool = _f(False, "print the recipe, trainable parameters and a GPU memory estimate; load nothing heavy")
+    push_to_hub: str = _f("", "ORG/NAME: also upload the adapter (with its model card, recipe, summary, loss.png) to this Hugging Face Hub "
+                              "model repo at the end, and with merge=true the merged model to ORG/NAME-merged; token from HF_TOKEN; empty: local only")
+    hub_private: bool = _f(False, "create the Hub repos private (push_to_hub)")
     lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA adapter"})
     train: TrainSettings = field(default_factory=TrainSettings, metadata={"help": "optimisation"})
 
