@@ -19,6 +19,7 @@ from typing import Any
 from raft.config import PACKAGE_DIR, check_all, save_config
 from raft.generate.output import cost, dataset_card, finalize, summary
 from raft.generate.pipeline import Run
+from raft.generate.preview import write_preview
 from raft.kinds import Kind, make_kind
 from raft.store import Store, check_fingerprint, teacher_key
 from raft.teacher import TeacherUnavailable, make_teacher
@@ -108,9 +109,11 @@ def main(cfg: Any, progress: bool = True) -> dict[str, Any]:
             raise SystemExit(1) from None
     counts = finalize(run, out)
     (out / "README.md").write_text(dataset_card(run, teacher.describe(), counts, recipe_path.read_text()))
+    preview = write_preview(out)
     for note in kind.notes:
         print(note)
     print(summary(cfg, stats, kind.unit, counts, out, time.monotonic() - started))
+    print(f"look at the data: {preview} (python -m raft.generate view {out} rebuilds it)")
     return {
         kind.unit + "s": stats.items,
         **stats.counts,
