@@ -33,7 +33,7 @@ tr.detail > td { background: #fcfcfc; padding: 6px 12px 12px; }
 .block { border-left: 4px solid #ddd; padding: 0 0 0 10px; margin: 6px 0; }
 .block.oracle { border-left-color: #2e9e4f; background: #f2fbf4; } .block.dropped { border-left-color: #d08a00; background: #fff8ea; }
 .block.answer { border-left-color: #3367d6; } .block.context { border-left-color: #888; }
-pre { white-space: pre-wrap; margin: 0; font: 13px/1.45 ui-monospace, monospace; max-width: 110em; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; font: 13px/1.45 ui-monospace, monospace; max-width: calc(100vw - 12em); }
 mark.quote, a.quote { background: #fff1a8; color: inherit; } mark.quote.elsewhere { background: #ffd9a8; }
 a.quote { text-decoration: underline dotted; } mark.quote.missing { background: #ffc9c9; }
 mark.final { background: #dce8ff; } .flash { outline: 3px solid #e0a000; }

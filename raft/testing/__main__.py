@@ -1,4 +1,5 @@
-"""``python -m raft.testing serve [--port 8000] [--latency S] [--capacity N]`` | ``tiny-model DIR``."""
+"""``python -m raft.testing serve [--port 8000] [--latency S] [--capacity N]`` | ``tiny-model DIR`` |
+``screenshots DIR [--shared PATH]`` (the README's screenshots: raft.testing.screenshots)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def main(argv: list[str]) -> None:
                 time.sleep(3600)
         except KeyboardInterrupt:
             server.stop()
+    elif argv[:1] == ["screenshots"]:
+        from raft.testing.screenshots import main as screenshots
+
+        screenshots(argv[1:])
     elif len(argv) == 2 and argv[0] == "tiny-model":
         print(build_tiny_model(argv[1]))
     else:
