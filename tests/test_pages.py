@@ -1,36 +1,31 @@
-"""The HTML pages of ``python -m raft.evaluate report`` in a real browser (Playwright driving Debian's
-chromium): samples.html (RAFT runs), bio_samples.html (bio_needle runs) and probe_samples.html
-(in2_probe runs) each load without a console error, sort on a header click, narrow their rows with a
-filter and with the search box, and are screenshot into the test's tmp folder.
+"""Every HTML page the project writes, in a real browser (Playwright driving Debian's chromium): the
+report pages of ``python -m raft.evaluate report`` (samples.html of RAFT runs, bio_samples.html,
+probe_samples.html) and the data viewer of ``raft.generate`` (preview.html of RAFT, bio_needle and in2
+data, and of 10,000 rows) each load without a console error, sort on a header click, narrow their
+rows with a filter and with the search box, and are screenshot into the test's tmp folder.
 
 Where playwright or chromium is missing the tests skip, naming what is missing; in CI (CI=true) they
 fail instead. The browser is the system's chromium (RAFT_CHROMIUM, else ``chromium`` on PATH, else
-/usr/bin/chromium): Playwright's own browser download is never used.
+/usr/bin/chromium), launched by ``raft.testing.browser``: Playwright's own browser download is never used.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import re
 from pathlib import Path
 
 import pytest
 from test_bio_report import bio_run
 from test_evaluate_report import fake_run
+from test_preview import bio_folder, in2_folder, jsonl, make_hotpot_run
 from test_probe_report import probe_run
 
 from raft.evaluate import report
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # without these chromium keeps calling out (a closed network floods)
-    "--disable-component-update",
-    "--disable-sync",
-]
+from raft.generate.preview import write_preview
+from raft.testing.browser import VIEWPORT, BrowserMissing, screenshot
+from raft.testing.browser import browser as launch
 
 
 def _missing(what: str) -> None:
@@ -40,30 +35,14 @@ def _missing(what: str) -> None:
     pytest.skip(what)
 
 
-def _chromium() -> str | None:
-    for path in (os.environ.get("RAFT_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
-        if path and Path(path).is_file() and os.access(path, os.X_OK):
-            return path
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for the module."""
+    """One headless chromium for the module (raft.testing.browser: the README screenshots use it too)."""
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (pip install playwright; the dev extra has it)")
-    executable = _chromium()
-    if executable is None:
-        _missing("chromium is not installed (apt-get install chromium, or set RAFT_CHROMIUM)")
-    pw = sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-    finally:
-        pw.stop()
+        with launch() as b:
+            yield b
+    except BrowserMissing as e:
+        _missing(str(e))
 
 
 @pytest.fixture
@@ -74,7 +53,7 @@ def open_page(browser):
     contexts, problems = [], []
 
     def open_(path: Path):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context = browser.new_context(viewport=VIEWPORT)
         contexts.append(context)
         page = context.new_page()
         page.on(
@@ -175,12 +154,6 @@ def check_narrowing(
     assert visible(page) == total
 
 
-def screenshot(page, path: Path) -> None:
-    page.screenshot(path=str(path), full_page=True)
-    png = path.read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-
-
 # --------------------------------------------------------------------------------------------------
 # the pages
 # --------------------------------------------------------------------------------------------------
@@ -267,3 +240,146 @@ def test_probe_samples_page(open_page, tmp_path):
     page.select_option("#f1", "")
     assert visible(page) == total
     screenshot(page, tmp_path / "probe_samples.png")
+
+
+# --------------------------------------------------------------------------------------------------
+# the data viewer (preview.html of raft.generate)
+# --------------------------------------------------------------------------------------------------
+
+
+def viewer_count(page, tab: str = "rows") -> str:
+    return page.locator(f"#{tab}-count").inner_text()
+
+
+def viewer_rows(page, tab: str = "rows"):
+    return page.locator(f"#{tab}-table tbody tr.row")
+
+
+def viewer_column(page, i: int, tab: str = "rows") -> list[str]:
+    """The texts of column ``i`` of the rows in the table now (one page of them)."""
+    return page.eval_on_selector_all(f"#{tab}-table tbody tr.row", "(rows, i) => rows.map(r => r.children[i].textContent)", i)
+
+
+def sort_by(page, header: str, tab: str = "rows") -> None:
+    page.locator(f"#{tab}-table thead th", has_text=header).first.click()
+
+
+@pytest.fixture(scope="module")
+def hotpot_run(tmp_path_factory, _teacher_server, shared_data) -> Path:
+    return make_hotpot_run(tmp_path_factory.mktemp("preview"), _teacher_server, shared_data)
+
+
+def test_preview_page(open_page, hotpot_run, tmp_path):
+    """preview.html of a hotpot run (30 rows, some oracles dropped) with the rejects of a misbehaving teacher."""
+    rows = jsonl(hotpot_run / "train.jsonl") + jsonl(hotpot_run / "test.jsonl")
+    rejects = jsonl(hotpot_run / "rejects.jsonl")
+    n = len(rows)
+    page = open_page(hotpot_run / "preview.html")
+    assert page.title() == "out: raft data"
+    assert viewer_count(page) == f"showing 1-{n} of {n} matching ({n} in all)" and viewer_rows(page).count() == n
+    # sorting: numeric by answer length, up then down; by id as text
+    before = viewer_column(page, 0)
+    sort_by(page, "answer chars")
+    up = [int(c) for c in viewer_column(page, 7)]
+    assert up == sorted(up) and up[0] < up[-1] and viewer_column(page, 0) != before
+    sort_by(page, "answer chars")
+    assert [int(c) for c in viewer_column(page, 7)] == sorted(up, reverse=True)
+    sort_by(page, "id")
+    assert viewer_column(page, 0) == sorted(r["id"] for r in rows)
+    # the oracle filter, then the search box on top, then the search alone
+    dropped = [r for r in rows if r["oracle_index"] is None]
+    page.select_option("#rows-f-oracle", "dropped")
+    assert viewer_rows(page).count() == len(dropped) < n and set(viewer_column(page, 5)) == {"dropped"}
+    assert viewer_count(page) == f"showing 1-{len(dropped)} of {len(dropped)} matching ({n} in all)"
+    phrase = "which words follow"  # every question; then one row's own phrase
+    page.fill("#rows-q", phrase.upper())
+    assert viewer_rows(page).count() == len(dropped)
+    own = re.search(r"«(.*?)»", dropped[0]["question"]).group(1)
+    page.fill("#rows-q", own)
+    assert 1 <= viewer_rows(page).count() < len(dropped)
+    page.select_option("#rows-f-oracle", "")
+    everywhere = sum(own.lower() in (r["question"] + "\n" + r["cot_answer"] + "\n" + r["source"]).lower() for r in rows)
+    assert viewer_rows(page).count() == everywhere
+    page.fill("#rows-q", "")
+    assert viewer_rows(page).count() == n
+    # a row with its oracle shown: open it, follow a quote to the oracle
+    first = next(i for i, cell in enumerate(viewer_column(page, 5)) if cell.startswith("doc"))
+    viewer_rows(page).nth(first).click()
+    detail = page.locator("#rows-table tr.detail")
+    assert detail.count() == 1 and detail.locator(".block.oracle").count() == 1
+    link = detail.locator("a.quote").first
+    target = page.locator(f"[id='{link.get_attribute('data-to')}']")
+    link.click()
+    assert target.evaluate("e => e.closest('.block').classList.contains('oracle')")
+    assert " ".join(target.inner_text().split()).lower() == " ".join(link.inner_text().split()).lower()
+    assert "flash" in target.get_attribute("class")
+    screenshot(page, tmp_path / "preview.png")
+    viewer_rows(page).nth(first).click()  # folds again
+    assert page.locator("#rows-table tr.detail").count() == 0
+    # the rejects tab: every reject, narrowed by reason
+    page.click("#tab-rejects")
+    assert page.locator("#rows").is_hidden() and page.locator("#rejects").is_visible()
+    total = len(rejects)
+    assert viewer_count(page, "rejects") == f"showing 1-{total} of {total} matching ({total} in all)"
+    reason = rejects[0]["reason"]
+    page.select_option("#rejects-f-reason", reason)
+    assert set(viewer_column(page, 1, "rejects")) == {reason}
+    assert viewer_rows(page, "rejects").count() == sum(r["reason"] == reason for r in rejects) < total
+    screenshot(page, tmp_path / "preview_rejects.png")
+
+
+def test_preview_page_stays_paged_with_10000_rows(open_page, tmp_path):
+    """10,000 rows: one page of 50 in the table, next/previous, sort, filter and search over all of them."""
+    out = tmp_path / "big"
+    out.mkdir()
+    docs = [f"Document {k}: the value of item {k} is {k * 7} units, said the report." for k in range(500)]
+    with (out / "train.jsonl").open("w") as f:
+        for k in range(10_000):
+            oracle = docs[k % 500]
+            f.write(json.dumps({
+                "id": f"{k:05d}#0", "question": f"What is the value of item {k % 500} (q{k})?", "chunk_id": f"c{k % 500}",
+                "documents": [docs[(k + 1) % 500], oracle], "oracle_index": 1 if k % 5 else None, "source": f"file{k % 3}.txt",
+                "cot_answer": f"It says ##begin_quote##{oracle[12:]}##end_quote##." + " x" * (k % 17) + f" <ANSWER>: {k % 500 * 7}",
+                "final_answer": str(k % 500 * 7)}) + "\n")
+    write_preview(out)
+    page = open_page(out / "preview.html")
+    assert viewer_count(page) == "showing 1-50 of 10,000 matching (10,000 in all)" and viewer_rows(page).count() == 50
+    page.click("#rows-next")
+    assert viewer_count(page).startswith("showing 51-100 of 10,000") and viewer_column(page, 0)[0] == "00050#0"
+    page.click("#rows-prev")
+    assert viewer_column(page, 0)[0] == "00000#0"
+    sort_by(page, "answer chars")
+    sort_by(page, "answer chars")  # longest first
+    lengths = [int(c) for c in viewer_column(page, 7)]
+    rows = jsonl(out / "train.jsonl")
+    assert lengths == sorted(len(r["cot_answer"]) for r in rows)[::-1][:50]
+    sort_by(page, "answer chars")  # shortest first
+    assert int(viewer_column(page, 7)[0]) == min(len(r["cot_answer"]) for r in rows) < lengths[0]
+    page.select_option("#rows-f-oracle", "dropped")
+    assert viewer_count(page) == "showing 1-50 of 2,000 matching (10,000 in all)"
+    page.fill("#rows-q", "(q4242)")
+    assert viewer_rows(page).count() == 0 and viewer_count(page).startswith("no row matches")  # 4242 % 5 != 0: shown
+    page.select_option("#rows-f-oracle", "")
+    assert viewer_column(page, 0) == ["04242#0"]
+    page.fill("#rows-q", "")
+    page.select_option("#rows-size", "1000")
+    assert viewer_rows(page).count() == 1000 and viewer_count(page).startswith("showing 1-1,000 of 10,000")
+
+
+def test_preview_pages_of_long_context_data(open_page, tmp_path):
+    """bio_needle and in2 rows: the kind's own filter narrows, an opened row marks the needle / the answer."""
+    page = open_page(write_preview(bio_folder(tmp_path / "bio")))
+    assert page.title() == "bio: bio_needle data" and viewer_rows(page).count() == 4
+    page.select_option("#rows-f-length", "4096")
+    assert viewer_column(page, 3) == ["4096", "4096"]
+    viewer_rows(page).first.click()
+    assert page.locator("#rows-table tr.detail mark.quote").all_inner_texts() == ["ada lovelace 1"]
+    screenshot(page, tmp_path / "preview_bio.png")
+    in2 = in2_folder(tmp_path / "in2")
+    page = open_page(write_preview(in2))
+    page.select_option("#rows-f-type", "fine_grained")
+    assert viewer_column(page, 2) == ["fine_grained", "fine_grained"]
+    viewer_rows(page).first.click()
+    assert page.locator("#rows-table tr.detail .block.oracle").count() == 1
+    assert page.locator("#rows-table tr.detail mark.quote").all_inner_texts() == ["Paris"]
+    screenshot(page, tmp_path / "preview_in2.png")
