@@ -37,6 +37,10 @@ def validate(cfg: Any) -> None:
         (not Path(cfg.output).exists() or Path(cfg.output).is_dir(), f"output={cfg.output} is a file, not a folder; pass output=DIR"),
     ]
     check_all(checks)
+    if cfg.push_to_hub and not cfg.dry_run:  # a bad repo id or no token is said now, not after the teacher is paid
+        from raft.hub import check_push
+
+        check_push(cfg.push_to_hub)
 
 
 def resolve_input(value: str) -> str:
@@ -114,6 +118,11 @@ def main(cfg: Any, progress: bool = True) -> dict[str, Any]:
         print(note)
     print(summary(cfg, stats, kind.unit, counts, out, time.monotonic() - started))
     print(f"look at the data: {preview} (python -m raft.generate view {out} rebuilds it)")
+    if cfg.push_to_hub:
+        from raft.hub import push_dataset
+
+        if push_dataset(out, cfg.push_to_hub, cfg.hub_private) is not None:
+            raise SystemExit(1)  # the one line is printed; the local output is complete
     return {
         kind.unit + "s": stats.items,
         **stats.counts,
