@@ -383,3 +383,20 @@ def test_preview_pages_of_long_context_data(open_page, tmp_path):
     assert page.locator("#rows-table tr.detail .block.oracle").count() == 1
     assert page.locator("#rows-table tr.detail mark.quote").all_inner_texts() == ["Paris"]
     screenshot(page, tmp_path / "preview_in2.png")
+
+
+@pytest.mark.slow
+def test_readme_screenshots_are_made_by_this_code(browser, tmp_path, shared_data):
+    """``python -m raft.testing screenshots docs`` (the README's PNGs): docs and hotpot runs, their
+    viewers with a row opened, the report of two stand-in students. (A thread of its own: the module's
+    Playwright holds this thread's event loop, and raft.generate runs one.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from raft.testing.screenshots import shoot
+
+    with ThreadPoolExecutor(1) as pool:
+        shots = pool.submit(shoot, tmp_path / "docs", shared_data).result()
+    assert [p.name for p in shots] == ["viewer_docs.png", "viewer_hotpot.png", "report.png"]
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert all(f"(docs/{p.name})" in readme for p in shots)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 50_000 for p in shots)
