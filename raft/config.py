@@ -296,7 +296,9 @@ def save_config(cfg: Any, folder: str | Path, name: str = "recipe.yaml") -> Path
 
 def help_text(command: str) -> str:
     schema = SCHEMAS[command]
-    lines = [f"usage: python -m raft.{command} [recipe=NAME|PATH.yaml] [key=value ...]", "", "recipes: " + ", ".join(available_recipes(command)), "", "settings (key: default  description):"]
+    usage = {"generate": ["       python -m raft.generate view OUTPUT [max_rows=N]   (the data viewer: OUTPUT/preview.html)"],
+             "evaluate": ["       python -m raft.evaluate report RUN_FOLDER ... [--out DIR]"]}.get(command, [])
+    lines = [f"usage: python -m raft.{command} [recipe=NAME|PATH.yaml] [key=value ...]", *usage, "", "recipes: " + ", ".join(available_recipes(command)), "", "settings (key: default  description):"]
     defaults = OmegaConf.structured(schema)
     for key, f in _keys(schema).items():
         if key == "recipe":

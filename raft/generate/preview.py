@@ -282,6 +282,9 @@ def write_preview(out: str | Path, max_rows: int = MAX_ROWS) -> Path:
 
 def main(args: list[str]) -> Path:
     """``view OUTPUT [max_rows=N]``: rebuild the page, print where it is."""
+    if any(a in ("-h", "--help", "help") for a in args):
+        print(__doc__)
+        raise SystemExit(0)
     folders = [a for a in args if "=" not in a]
     options = dict(a.split("=", 1) for a in args if "=" in a)
     unknown = sorted(set(options) - {"max_rows"})
