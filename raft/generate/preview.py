@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -283,7 +284,10 @@ def write_preview(out: str | Path, max_rows: int = MAX_ROWS) -> Path:
 def main(args: list[str]) -> Path:
     """``view OUTPUT [max_rows=N]``: rebuild the page, print where it is."""
     if any(a in ("-h", "--help", "help") for a in args):
-        print(__doc__)
+        try:
+            print(__doc__, flush=True)
+        except BrokenPipeError:  # `view --help | head`: the reader has all it wanted
+            sys.stdout = None
         raise SystemExit(0)
     folders = [a for a in args if "=" not in a]
     options = dict(a.split("=", 1) for a in args if "=" in a)
