@@ -238,3 +238,10 @@ def test_view_errors_are_one_line(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "raft.generate", "view", *args], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr
     assert not (tmp_path / "bad" / "preview.html").exists()
+
+
+def test_view_help_and_generate_help_name_the_viewer():
+    done = subprocess.run([sys.executable, "-m", "raft.generate", "view", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and "view OUTPUT max_rows=" in done.stdout and not done.stderr
+    done = subprocess.run([sys.executable, "-m", "raft.generate", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert "python -m raft.generate view OUTPUT" in done.stdout.splitlines()[1]
