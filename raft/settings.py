@@ -125,7 +125,7 @@ class GenerateConfig:
     test_size: float = _f(0.1, "share of rows held out as the test split")
     eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions)")
     dry_run: bool = _f(False, "count work items, calls, tokens and cost, call nothing")
-    push_to_hub: str = _f("", "ORG/NAME: also upload the dataset (train/test JSONL, rejects, card, recipe, preview.html) to this Hugging Face Hub "
+    push_to_hub: str = _f("", "ORG/NAME: also upload the dataset (train/test JSONL, rejects, chunks, card, recipe, preview.html) to this Hugging Face Hub "
                               "dataset repo at the end; token from HF_TOKEN (never printed); empty: local only")
     hub_private: bool = _f(False, "create the Hub repo private (push_to_hub)")
     teacher: TeacherConfig = field(default_factory=TeacherConfig, metadata={"help": "teacher model and how to reach it"})
@@ -194,7 +194,7 @@ class FinetuneConfig:
     merge: bool = _f(False, "also write a merged 16-bit model (output/merged) for vLLM and lm-eval")
     merge_dtype: str = _f("bfloat16", "dtype of the merged model: bfloat16 (what vLLM and lm-eval load) | float16 | float32")
     dry_run: bool = _f(False, "print the recipe, trainable parameters and a GPU memory estimate; load nothing heavy")
-    push_to_hub: str = _f("", "ORG/NAME: also upload the adapter (with its model card, recipe, summary, loss.png) to this Hugging Face Hub "
+    push_to_hub: str = _f("", "ORG/NAME: also upload the adapter (with its model card, recipe, summary, loss.png, TensorBoard logs) to this Hugging Face Hub "
                               "model repo at the end, and with merge=true the merged model to ORG/NAME-merged; token from HF_TOKEN; empty: local only")
     hub_private: bool = _f(False, "create the Hub repos private (push_to_hub)")
     lora: LoraSettings = field(default_factory=LoraSettings, metadata={"help": "LoRA adapter"})

@@ -5,6 +5,7 @@ transformers ``BitsAndBytesConfig``, and TRL's ``SFTTrainer`` trains (no trainin
     python -m raft.finetune recipe=llama31_8b_q4 data=outputs/raft_data train.max_steps=300 merge=true
     python -m raft.finetune recipe=llama31_8b_q4 dry_run=true          # parameters and GPU memory, no download
     python -m raft.finetune recipe=llama31_8b_q4 resume=true           # continue after a crash (same settings)
+    python -m raft.finetune recipe=llama31_8b_q4 train.report_to=tensorboard push_to_hub=my-org/raft-llama31
     accelerate launch --config_file recipes/accelerate/ddp.yaml -m raft.finetune recipe=llama31_8b_q4
 
 Data (``data=``): the folder ``raft.generate`` writes (``OUT/dataset`` is read with ``load_from_disk``;
@@ -20,10 +21,19 @@ example whose answer does not fit even with empty documents is always dropped. T
 ``train_summary.json`` say what happened.
 
 Outputs in ``output``: the LoRA adapter and the tokenizer, ``recipe.yaml`` (the effective recipe),
-``train_summary.json``, a model card ``README.md``, ``checkpoint-*`` folders (for ``resume=true``),
+``train_summary.json``, ``loss.png`` (train and eval loss against the step, the learning rate on a
+second axis), a model card ``README.md``, ``checkpoint-*`` folders (for ``resume=true``),
 ``finetune_run.json`` (the settings the checkpoints are trained with) and, with ``merge=true``,
 ``merged/``: the base model with the adapter merged in, in 16 bits, which transformers, vLLM and
 lm-eval load like any model.
+
+Trackers: ``train.report_to`` (``none``, ``tensorboard``, ``trackio``, ``wandb``, a list, or ``all``) is
+transformers' ``report_to``; TensorBoard event files go to ``output/runs/``. A tracker whose package is
+missing is a one-line error at start (``pip install -e ".[trackers]"``). ``push_to_hub=ORG/NAME``
+(``hub_private=true``) uploads the adapter, tokenizer, card, recipe, summary and loss.png to a Hub model
+repo at the very end, and with ``merge=true`` the merged model to ``ORG/NAME-merged`` (``raft.hub``):
+the token comes from ``HF_TOKEN`` and is never printed; a malformed repo id or no token stops the run at
+start (exit status 2); a failed upload prints one line saying the local output is complete, exit status 1.
 
 One run per folder: an ``output`` that already holds checkpoints is refused unless ``resume=true``,
 and ``resume=true`` is refused when the settings that change the trained weights (model, data, seed,
@@ -49,9 +59,10 @@ as bf16 so that FSDP can shard them, and the final adapter is gathered with ``FU
 
 Modules, one job each: ``data`` (load, check and fit the training data), ``model`` (runtime and its
 fallbacks, tokenizer, 4-bit config, base model, LoRA and SFT configs), ``memory`` (the dry run:
-parameters and a GPU memory estimate), ``outputs`` (summary, model card, merge, checkpoints) and
-``train`` (:func:`main`, the run). None imports torch, transformers, TRL, PEFT or datasets before a
-function needs them, so ``--help`` and errors in the recipe come back at once.
+parameters and a GPU memory estimate), ``outputs`` (summary, model card, merge, checkpoints), ``curves``
+(``loss.png``, the ``train.report_to`` check) and ``train`` (:func:`main`, the run). None imports torch,
+transformers, TRL, PEFT, datasets or matplotlib before a function needs them, so ``--help`` and errors
+in the recipe come back at once.
 """
 
 from raft.finetune.outputs import SUMMARY_FILE

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, FinetuneConfig, first_line
+from raft.finetune.curves import check_report_to
 from raft.finetune.data import _hub_offline, _looks_like_hub_id, log
 
 _BNB_OPTIMIZERS = ("paged_", "_8bit", "bnb")
@@ -215,7 +216,7 @@ def sft_config(cfg: FinetuneConfig, rt: Runtime, has_eval: bool) -> Any:
         save_strategy="steps" if save_steps > 0 else "no",
         save_steps=save_steps,
         save_total_limit=t.save_total_limit,
-        report_to=[] if t.report_to in ("none", "", None) else t.report_to,
+        report_to=check_report_to(t.report_to),  # transformers' integrations; tensorboard writes output/runs/
         dataloader_num_workers=t.dataloader_num_workers,
         include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False if rt.world_size > 1 else None,

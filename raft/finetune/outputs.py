@@ -1,7 +1,8 @@
 """What raft.finetune leaves in ``output``: the adapter (:func:`save_adapter`, also under FSDP),
-``train_summary.json`` (with the peak memory), the model card ``README.md``, the merged 16-bit model
-(``merge=true``), the ``checkpoint-*`` folders that ``resume=true`` continues from, and
-``finetune_run.json``, the fingerprint of the settings those checkpoints were trained with.
+``train_summary.json`` (with the peak memory), ``loss.png`` (``raft.finetune.curves``), the model card
+``README.md``, the merged 16-bit model with its own card (``merge=true``), the ``checkpoint-*`` folders
+that ``resume=true`` continues from, and ``finetune_run.json``, the fingerprint of the settings those
+checkpoints were trained with. (``raft.hub`` uploads the first of these with ``push_to_hub``.)
 
 An output folder holds one run: :func:`check_output` refuses checkpoints without ``resume=true``,
 and on ``resume=true`` refuses checkpoints trained with other settings (one line naming them), so
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, FinetuneConfig, to_dict
-from raft.finetune.data import _is_main_process, log
+from raft.finetune.data import _is_main_process, _looks_like_hub_id, log
 from raft.finetune.model import Runtime
 
 SUMMARY_FILE = "train_summary.json"
+LOSS_PLOT = "loss.png"
 FINGERPRINT_FILE = "finetune_run.json"
 
 #: Settings that do not change the trained weights, left out of the fingerprint: they may differ on
@@ -85,11 +87,14 @@ def model_card(cfg: FinetuneConfig, summary: dict[str, Any]) -> str:
 
     last_eval = num(summary["eval_curve"][-1]["eval_loss"]) if summary["eval_curve"] else "n/a"
     train_stats = summary["examples"].get("train", {})
+    where = cfg.push_to_hub or cfg.output
+    plot = f"\n![train and eval loss, learning rate]({summary['loss_plot']})\n" if summary.get("loss_plot") else ""
     return f"""---
 base_model: {cfg.model}
 library_name: peft
+pipeline_tag: text-generation
 tags: [raft, lora, {'qlora, ' if cfg.load_in_4bit else ''}trl, sft]
----
+{_datasets_line(cfg.data)}---
 
 # RAFT adapter for {cfg.model}
 
@@ -104,7 +109,7 @@ A LoRA adapter trained with RAFT (Zhang et al. 2024) data by `python -m raft.fin
   {summary['precision']}, optimizer {summary['optim']}; mean train loss {num(summary['train_loss'])}, last eval loss {last_eval}
 - Trainable parameters: {summary['trainable_params']:,} of {summary['total_params']:,}; details (loss curves, tokens/s,
   peak memory) in `train_summary.json`
-
+{plot}
 The prompt is `raft.prompts.student_prompt`: each document in `<DOCUMENT>...</DOCUMENT>`, then the
 question; the answer reasons step by step, quotes with `##begin_quote##...##end_quote##` and ends with
 `<ANSWER>: ...`. Use the model's chat template.
@@ -113,11 +118,38 @@ question; the answer reasons step by step, quotes with `##begin_quote##...##end_
 
 ```python
 from peft import AutoPeftModelForCausalLM
-model = AutoPeftModelForCausalLM.from_pretrained("{cfg.output}")
+model = AutoPeftModelForCausalLM.from_pretrained("{where}")
 ```
 
-Evaluate: `python -m raft.evaluate model={cfg.model} adapter={cfg.output}` (or `merge=true` and point
-lm-eval / vLLM at `{cfg.output}/merged`).
+Evaluate: `python -m raft.evaluate model={cfg.model} adapter={where}` (or `merge=true` and point
+lm-eval / vLLM at `{merged_location(cfg)}`).
+"""
+
+
+def _datasets_line(data: str) -> str:
+    """The card's ``datasets:`` line when the training data is a Hub dataset (not a local folder or file)."""
+    return f"datasets: [{data}]\n" if _looks_like_hub_id(data) and not Path(data).expanduser().exists() else ""
+
+
+def merged_location(cfg: FinetuneConfig) -> str:
+    """Where the merged model is: ``ORG/NAME-merged`` when pushed, else ``output/merged``."""
+    return f"{cfg.push_to_hub}-merged" if cfg.push_to_hub else str(Path(cfg.output) / "merged")
+
+
+def merged_model_card(cfg: FinetuneConfig) -> str:
+    """``merged/README.md``: the base model with the RAFT adapter merged in."""
+    return f"""---
+base_model: {cfg.model}
+library_name: transformers
+pipeline_tag: text-generation
+tags: [raft, merged, lora, trl, sft]
+{_datasets_line(cfg.data)}---
+
+# {cfg.model} with a RAFT LoRA adapter merged in
+
+`{cfg.model}` with the LoRA adapter `{cfg.push_to_hub or cfg.output}` (trained by `python -m raft.finetune`,
+recipe `{cfg.recipe or 'none'}`; its model card has the training details) merged into its weights, saved in
+{cfg.merge_dtype}: transformers, vLLM and lm-eval load it like any model. Use the model's chat template.
 """
 
 
@@ -138,6 +170,7 @@ def merge_adapter(cfg: FinetuneConfig, tokenizer: Any) -> Path:
     merged.config.use_cache = True
     merged.save_pretrained(target)
     tokenizer.save_pretrained(target)
+    (target / "README.md").write_text(merged_model_card(cfg))
     return target
 
 

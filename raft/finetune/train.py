@@ -1,6 +1,7 @@
-"""The training run of raft.finetune: the output folder checked (one run per folder, resume only with
-the same settings), data, tokenizer, runtime, model, TRL ``SFTTrainer``, then the outputs (adapter,
-tokenizer, recipe, summary, model card, optionally the merged model).
+"""The training run of raft.finetune: ``push_to_hub`` and ``train.report_to`` checked, the output folder
+checked (one run per folder, resume only with the same settings), data, tokenizer, runtime, model, TRL
+``SFTTrainer``, then the outputs (adapter, tokenizer, recipe, summary, ``loss.png``, model card,
+optionally the merged model) and, last, the upload to the Hub (``push_to_hub``: exit status 1 if it fails).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import FinetuneConfig, save_config
+from raft.finetune.curves import check_report_to, write_loss_plot
 from raft.finetune.data import load_checked_data, log, prepare_data
 from raft.finetune.memory import GiB, dry_run
 from raft.finetune.model import (
@@ -23,6 +25,7 @@ from raft.finetune.model import (
     sft_config,
 )
 from raft.finetune.outputs import (
+    LOSS_PLOT,
     SUMMARY_FILE,
     build_summary,
     check_output,
@@ -37,7 +40,14 @@ def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, A
     """Train (or dry-run) the recipe; returns the training summary (None for a dry run or a non-main process).
 
     ``callbacks``: extra ``transformers.TrainerCallback`` objects for the trainer (tests, notebooks).
+    With ``push_to_hub`` set, a failed upload prints one line and raises ``SystemExit(1)``, after every
+    local output is written.
     """
+    check_report_to(cfg.train.report_to)  # a tracker that is not installed: one line, before anything loads
+    if cfg.push_to_hub:  # a malformed repo id (or, for a real run, no token): one line, before anything loads
+        from raft.hub import check_push
+
+        check_push(cfg.push_to_hub, merged=cfg.merge, need_token=not cfg.dry_run)
     if cfg.dry_run:
         dry_run(cfg)
         return None
@@ -86,6 +96,9 @@ def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, A
     if not trainer.is_world_process_zero():
         return None
     summary = build_summary(cfg, rt, trainer, result, stats, resume_from, start)
+    plot = write_loss_plot(trainer.state.log_history, output / LOSS_PLOT,
+                           title=f"{cfg.recipe or 'raft.finetune'} ({Path(cfg.model).name}): loss and learning rate")
+    summary["loss_plot"] = plot.name if plot else None
     tokenizer.save_pretrained(cfg.output)
     save_config(cfg, cfg.output)
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -95,7 +108,7 @@ def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, A
     log(f"done in {time.time() - started:.0f}s: {summary['global_step']} steps, loss {losses[0] if losses else float('nan'):.4f} -> "
         f"{losses[-1] if losses else float('nan'):.4f}, {tps if tps is not None else 0:.0f} tokens/s, "
         f"peak memory {summary['peak_memory']['bytes'] / GiB:.2f} GiB; adapter, tokenizer, recipe.yaml, "
-        f"{SUMMARY_FILE} and README.md in {output}")
+        f"{SUMMARY_FILE}{', ' + LOSS_PLOT if plot else ''} and README.md in {output}")
     if cfg.merge:
         del trainer, model
         gc.collect()
@@ -103,6 +116,11 @@ def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, A
         merged = merge_adapter(cfg, tokenizer)
         summary["merged"] = str(merged)
         (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if cfg.push_to_hub:  # last: a push changes nothing local, and its failure leaves a complete output
+        from raft.hub import push_model
+
+        if push_model(output, cfg.push_to_hub, cfg.hub_private, merged=cfg.merge):
+            raise SystemExit(1)
     return summary
 
 

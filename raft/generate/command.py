@@ -37,10 +37,10 @@ def validate(cfg: Any) -> None:
         (not Path(cfg.output).exists() or Path(cfg.output).is_dir(), f"output={cfg.output} is a file, not a folder; pass output=DIR"),
     ]
     check_all(checks)
-    if cfg.push_to_hub and not cfg.dry_run:  # a bad repo id or no token is said now, not after the teacher is paid
+    if cfg.push_to_hub:  # a bad repo id or no token is said now, not after the teacher is paid
         from raft.hub import check_push
 
-        check_push(cfg.push_to_hub)
+        check_push(cfg.push_to_hub, need_token=not cfg.dry_run)
 
 
 def resolve_input(value: str) -> str:
