@@ -42,15 +42,7 @@ def summary_of(output: Path) -> dict:
     return json.loads((output / finetune.SUMMARY_FILE).read_text())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny matrices on a busy 2-core machine: one thread avoids spin-waiting (30x faster here)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _env() -> dict[str, str]:

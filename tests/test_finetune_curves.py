@@ -39,14 +39,7 @@ def tiny_cfg(tiny_model: Path, data: Path, output: Path, *overrides: str):
     return load_config("finetune", ["recipe=tiny", f"model={tiny_model}", f"data={data}", f"output={output}", *overrides])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _check_png(path: Path, min_bytes: int = 10_000) -> tuple[int, int]:
