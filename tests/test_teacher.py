@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import socket
 import time
 from types import SimpleNamespace
@@ -307,3 +308,138 @@ def test_vllm_outputs_say_when_they_were_cut_off():
     assert _vllm_reply(output("length")) == Reply("abc", 3, 2, "length")
     assert _vllm_reply(output("stop")) == Reply("abc", 3, 2, "stop")
     assert _vllm_reply(SimpleNamespace(prompt_token_ids=None, outputs=[])) == Reply("", 0, 0, "stop")
+
+
+# ------------------------------------------------------------------ the plain aiohttp client (issue 13)
+
+
+def _scripted(script, cfg_kw=None, messages=None):
+    """Ask once through a teacher against a raw HTTP server in the same loop that answers request i with
+    ``script[i]``: "drop" (close the connection unanswered) or (status, headers, body bytes); the last
+    entry repeats. Returns (reply or exception, [(request head, body bytes)])."""
+    seen = []
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next((h.split(b":", 1)[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:")), b"0"))
+                seen.append((head.decode("latin-1"), await reader.readexactly(length)))
+                step = script[min(len(seen), len(script)) - 1]
+                if step == "drop":
+                    break
+                status, headers, body = step
+                extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    async def go():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        base = {"base_url": f"http://127.0.0.1:{port}/v1", "retry_backoff": 0.01, "retry_max_delay": 0.02, "max_retries": 2}
+        t = make_teacher(TeacherConfig(**{**base, **(cfg_kw or {})}))
+        try:
+            return await t.ask(messages or question_messages(CHUNK, 1))
+        except (TeacherRejected, TeacherUnavailable) as e:
+            return e
+        finally:
+            await t.aclose()
+            server.close()
+
+    return asyncio.run(go()), seen
+
+
+_OK = (200, {"Content-Type": "application/json"},
+       b'{"choices":[{"message":{"content":"fine"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1}}')
+
+
+def test_the_request_on_the_wire(monkeypatch):
+    monkeypatch.setenv("RAFT_TEST_KEY", "sk-on-the-wire")
+    cfg = {"api_key_env": "RAFT_TEST_KEY", "model": "m", "seed": 5, "max_tokens": 7, "temperature": 0.5}
+    reply, seen = _scripted([_OK], cfg, [{"role": "user", "content": "é ✓"}])
+    assert reply == Reply("fine", 5, 1, "stop")
+    [(head, body)] = seen
+    assert head.startswith("POST /v1/chat/completions HTTP/1.1\r\n")
+    assert "authorization: bearer sk-on-the-wire\r\n" in head.lower() and "content-type: application/json" in head.lower()
+    sent = json.loads(body)
+    assert sent == {"model": "m", "messages": [{"role": "user", "content": "é ✓"}], "temperature": 0.5, "max_tokens": 7, "seed": 5}
+    assert "é ✓".encode() in body  # UTF-8, not \u escapes
+
+
+def test_response_format_is_passed_through(teacher):
+    fmt = {"type": "json_schema", "json_schema": {"name": "bio_label", "schema": {"type": "object"}}}
+
+    async def go():
+        t = make_teacher(_cfg(teacher))
+        try:
+            return await t.ask([{"role": "user", "content": "Born 1950 in France, a football player."}], fmt)
+        finally:
+            await t.aclose()
+
+    reply = asyncio.run(go())
+    assert teacher.stats.last_body["response_format"] == fmt and json.loads(reply.text)["sportsperson"] is True
+
+
+def test_a_dropped_connection_is_retried():
+    reply, seen = _scripted(["drop", _OK])
+    assert reply.text == "fine" and len(seen) == 2
+    out, seen = _scripted(["drop"])
+    assert isinstance(out, TeacherUnavailable) and "failed after 2 retries: connection error (" in str(out) and len(seen) == 3
+
+
+def test_error_bodies_give_the_servers_message():
+    out, _ = _scripted([(400, {}, b'{"error": {"message": "This model\'s maximum context length is 8192 tokens"}}')])
+    assert isinstance(out, TeacherRejected) and str(out) == "400 This model's maximum context length is 8192 tokens"
+    out, _ = _scripted([(422, {}, b'{"object": "error", "message": "unknown\\nparameter"}')])  # vLLM's shape
+    assert str(out) == "422 unknown parameter"
+    out, _ = _scripted([(403, {}, b'{"error": "key not allowed"}')])
+    assert isinstance(out, TeacherUnavailable) and str(out).endswith("refused the request: 403 key not allowed")
+    out, seen = _scripted([(502, {}, b"<html>Bad Gateway</html>")])
+    assert str(out).endswith("failed after 2 retries: 502 <html>Bad Gateway</html>") and len(seen) == 3
+    out, _ = _scripted([(503, {}, b"")])
+    assert str(out).endswith("failed after 2 retries: 503 (empty body)")
+
+
+def test_a_redirect_is_not_followed():
+    out, seen = _scripted([(301, {"Location": "https://elsewhere/v1/chat/completions"}, b"")])
+    assert isinstance(out, TeacherUnavailable) and "refused the request: 301" in str(out) and len(seen) == 1
+
+
+def test_the_api_key_is_never_in_a_message_or_repr(teacher, monkeypatch):
+    secret = "sk-very-secret-0123"
+    monkeypatch.setenv("RAFT_TEST_KEY", secret)
+    t = make_teacher(_cfg(teacher, api_key_env="RAFT_TEST_KEY"))
+    assert t.client.api_key == secret and secret not in repr(t.client) + repr(t) + t.describe()
+    for script in ([(401, {}, b'{"error": {"message": "bad key"}}')], ["drop"], [(500, {}, b"oops")], [(400, {}, b"no")]):
+        out, seen = _scripted(script, {"api_key_env": "RAFT_TEST_KEY"})
+        assert secret in seen[0][0] and secret not in str(out)
+
+
+def test_one_session_with_keep_alive_connections(teacher):
+    async def go():
+        t = make_teacher(_cfg(teacher, concurrency=4))
+        try:
+            await t.complete([question_messages(f"{CHUNK} {i}", 1) for i in range(20)])
+            session = t.client._session
+            await t.complete([question_messages(CHUNK, 1)] * 4)
+            return session is t.client._session, session.connector.limit
+        finally:
+            await t.aclose()
+
+    assert asyncio.run(go()) == (True, 4)
+
+
+def test_one_teacher_in_two_event_loops_in_turn(teacher):
+    t = make_teacher(_cfg(teacher, concurrency=1))
+    batch = [question_messages(f"{CHUNK} {i}", 1) for i in range(3)]  # more than the concurrency: some wait
+
+    async def go():
+        try:
+            return await t.complete(batch)
+        finally:
+            await t.aclose()  # closes this loop's connections; the next call opens new ones
+
+    assert asyncio.run(go()) == asyncio.run(go()) and teacher.stats.requests == 6
