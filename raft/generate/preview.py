@@ -272,7 +272,8 @@ def write_preview(out: str | Path, max_rows: int = MAX_ROWS) -> Path:
     if not out.is_dir():
         raise ConfigError(f"{out} is not a folder (pass the output folder of a raft.generate run)")
     if not any((out / f).exists() for f in ("train.jsonl", "test.jsonl", "rejects.jsonl")):
-        raise ConfigError(f"{out} has no train.jsonl, test.jsonl or rejects.jsonl: not a raft.generate output folder")
+        raise ConfigError(f"{out} has no train.jsonl, test.jsonl or rejects.jsonl: not the folder of a finished "
+                          "raft.generate run (a run writes them at its end)")
     data = build(out, max_rows)
     path = out / PAGE
     tmp = path.with_suffix(".html.tmp")
