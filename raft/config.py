@@ -106,10 +106,20 @@ def _check_keys(schema: type, keys: list[str], where: str, section: str = "") ->
     valid = _keys(schema)
     short = [k[len(section) + 1 :] for k in valid if section and k.startswith(section + ".")]  # also accepted
     for key in keys:
-        if key not in valid:
+        if key not in valid and not _in_mapping(key, valid):
             near = difflib.get_close_matches(key, [*valid, *short], n=1, cutoff=0.5)
             hint = f"; did you mean '{near[0]}'?" if near else f"; valid keys: {', '.join(sorted(valid))}"
             raise ConfigError(f"unknown key '{key}' in {where}{hint}")
+
+
+def _in_mapping(key: str, valid: dict[str, dataclasses.Field]) -> bool:
+    """Whether ``key`` lies inside a free-form mapping setting (``teacher.ray.engine_kwargs.dtype``)."""
+    parts = key.split(".")
+    for n in range(1, len(parts)):
+        f = valid.get(".".join(parts[:n]))
+        if f is not None and f.default_factory is not dataclasses.MISSING and isinstance(f.default_factory(), dict):
+            return True
+    return False
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -26,12 +26,35 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 
 
 @dataclass
+class RaySettings:
+    """teacher.backend=ray_http | ray_vllm: the Ray cluster and how the teacher calls are spread over it
+    (raft.teacher.ray_backend)."""
+
+    address: str = _f("", "Ray cluster to join: '' (RAY_ADDRESS, or the cluster `ray start` began on this machine, else a new local "
+                          "instance) | local (always a new local instance) | auto (a running cluster, else an error) | HOST:6379 | ray://HOST:10001")
+    num_cpus: int | None = _f(None, "CPUs a new local instance may use (null: all of this machine's); ignored when joining a cluster")
+    workers: int = _f(2, "ray_http: client actors that send the requests (each runs the openai backend's client with its retries)")
+    worker_cpus: float = _f(1.0, "ray_http: CPUs reserved per client actor (one client process keeps one core busy at ~1,000 calls/s)")
+    batch_size: int = _f(64, "ray_http: most requests handed to a client actor in one Ray call; ray_vllm: rows per batch sent to an engine replica")
+    replicas: int = _f(1, "ray_vllm: vLLM engine replicas (Ray Data actors), each on tensor_parallel_size x pipeline_parallel_size GPUs")
+    tensor_parallel_size: int = _f(1, "ray_vllm: GPUs that share each layer of one replica (a 70B model in bf16: 4 x 80 GB)")
+    pipeline_parallel_size: int = _f(1, "ray_vllm: pipeline stages per replica (layers split over GPUs, or nodes)")
+    max_model_len: int | None = _f(None, "ray_vllm: the engine's context length (null: the model's; lower it to fit the KV cache)")
+    enable_prefix_caching: bool = _f(True, "ray_vllm: reuse the KV cache of shared prompt prefixes (the system prompts repeat in every call)")
+    engine_kwargs: Any = _f({}, "ray_vllm: more vllm engine arguments, e.g. {gpu_memory_utilization: 0.9, dtype: bfloat16}; win over the above")
+    accelerator_type: str = _f("", "ray_vllm: GPU type the replicas must run on, e.g. A100 or H100 (empty: any)")
+    runtime_env: Any = _f({}, "Ray runtime_env for the workers, e.g. {pip: [raft-recipes]} when the nodes lack the package (empty: same image)")
+
+
+@dataclass
 class TeacherConfig:
-    backend: str = _f("openai", "openai (any OpenAI-compatible server, e.g. vllm serve) | vllm (offline engine) | transformers (local model)")
-    base_url: str = _f("http://localhost:8000/v1", "OpenAI-compatible endpoint; `vllm serve MODEL` listens here by default")
+    backend: str = _f("openai", "openai (any OpenAI-compatible server, e.g. vllm serve) | vllm (offline engine) | transformers (local model) "
+                                "| ray_http (many endpoints from Ray workers) | ray_vllm (vLLM replicas on a Ray cluster, Ray Data LLM)")
+    base_url: Any = _f("http://localhost:8000/v1", "OpenAI-compatible endpoint; `vllm serve MODEL` listens here by default; "
+                                                   "ray_http: a list of endpoints ([URL, URL] or URL,URL)")
     model: str = _f("meta-llama/Meta-Llama-3-70B-Instruct", "teacher model name (served name for openai, hub id or path otherwise)")
     api_key_env: str = _f("OPENAI_API_KEY", "name of the environment variable that holds the API key (never the key itself)")
-    concurrency: int = _f(64, "requests in flight at once (openai backend); high enough to keep a vLLM server busy")
+    concurrency: int = _f(64, "requests in flight at once (openai backend; ray_http: per endpoint); high enough to keep a vLLM server busy")
     timeout: float = _f(300.0, "seconds before one request is abandoned and retried")
     max_retries: int = _f(6, "retries per request on 429, 5xx, malformed replies, timeouts and connection errors (exponential backoff with jitter)")
     retry_backoff: float = _f(1.0, "seconds before the first retry; doubles with each retry (with jitter), capped by retry_max_delay")
@@ -44,6 +67,7 @@ class TeacherConfig:
     batch_size: int = _f(8, "prompts per generate() call for the transformers backend")
     price_input_per_mtok: float | None = _f(None, "USD per million prompt tokens, for the cost estimate (unset: no cost shown)")
     price_output_per_mtok: float | None = _f(None, "USD per million completion tokens, for the cost estimate")
+    ray: RaySettings = field(default_factory=RaySettings, metadata={"help": "ray_http / ray_vllm: the Ray cluster and how calls are spread over it"})
 
 
 @dataclass

@@ -23,6 +23,12 @@ All backends share one asynchronous interface::
 - ``vllm``: the offline ``vllm.LLM`` engine (optional extra, imported lazily); prompts are batched.
 - ``transformers``: a local model generating with its chat template, ``teacher.batch_size`` prompts
   per ``generate()`` call; for small runs on any machine (the tests use the tiny random model).
+- ``ray_http``: the ``openai`` client in Ray actors (``teacher.ray.workers``) against one or many
+  endpoints (``teacher.base_url`` may be a list; ``teacher.concurrency`` in flight per endpoint), a
+  request that one endpoint gave up on asked at another (``raft.teacher.ray_http``).
+- ``ray_vllm``: vLLM replicas on a Ray cluster's GPUs through Ray Data's LLM batch API, each wave of
+  concurrent calls one Ray Dataset (``raft.teacher.ray_vllm``). Both need ``pip install -e ".[ray]"``
+  and join ``teacher.ray.address`` (``raft.teacher.ray_backend``: the design and its figures).
 
 Every reply says why it ended: ``Reply.finish_reason`` is "length" when the teacher hit
 ``teacher.max_tokens`` (the text is cut off), else what the server said ("stop" normally).
@@ -32,13 +38,14 @@ sampled ``generate()`` call.
 
 The two local backends collect concurrent ``ask`` calls into batches, so the same pipeline drives
 every backend. Modules: this one (the interface, ``Reply``, the errors, ``make_teacher``),
-``raft.teacher.openai_api`` (the HTTP client with its retries) and ``raft.teacher.local`` (vllm,
-transformers).
+``raft.teacher.openai_api`` (the HTTP client with its retries), ``raft.teacher.local`` (vllm,
+transformers) and ``raft.teacher.ray_backend`` (ray_http, ray_vllm).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,16 +104,28 @@ class Teacher:
 
 
 
-BACKENDS = ("openai", "vllm", "transformers")
+BACKENDS = ("openai", "vllm", "transformers", "ray_http", "ray_vllm")
 
 
 def make_teacher(cfg: TeacherConfig) -> Teacher:
     """The backend named by ``cfg.backend``; TeacherError (one line) when it cannot be set up."""
     if cfg.backend not in BACKENDS:
         raise TeacherError(f"teacher.backend={cfg.backend!r} is not one of {', '.join(BACKENDS)}")
+    if cfg.backend.startswith("ray_"):
+        from raft.teacher.ray_backend import make_ray_teacher
+
+        return make_ray_teacher(cfg)
     if cfg.backend == "openai":
         from raft.teacher.openai_api import OpenAITeacher
 
+        if not isinstance(cfg.base_url, str):  # a list from the recipe: one endpoint is fine, more need ray_http
+            from raft.teacher.ray_backend import endpoints
+
+            urls = endpoints(cfg)
+            if len(urls) > 1:
+                raise ConfigError(f"teacher.base_url lists {len(urls)} endpoints; the openai backend talks to one: "
+                                  "use teacher.backend=ray_http for many")
+            cfg = dataclasses.replace(cfg, base_url=urls[0])
         return OpenAITeacher(cfg)
     from raft.teacher.local import TransformersTeacher, VLLMTeacher
 

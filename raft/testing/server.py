@@ -99,6 +99,8 @@ class TeacherBehaviour:
     malformed_200_shape: str = "cycle"  # one of MALFORMED_200, or "cycle" (each in turn)
     truncate: bool = False  # cut every reply in half and say finish_reason "length" (max_tokens reached)
     malformed_json: str = ""  # structured (json_schema) requests: "" | "not_json" | "bad_schema" | "cycle" (ok, then each)
+    nodelay: bool = False  # TCP_NODELAY on new connections, as vLLM's server has: off, a keep-alive client waits ~40 ms
+    # per reply (headers and body go out in two writes: Nagle's algorithm meets the client's delayed ACK)
 
 
 @dataclass
@@ -110,6 +112,7 @@ class TeacherStats:
     prompts: list[str] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each request
     last_body: dict = field(default_factory=dict)  # the JSON body of the latest chat request
+    busy_s: float = 0.0  # seconds of service (latency) given to completed requests: busy share = busy_s / (capacity x wall)
 
 
 class TeacherServer:
@@ -134,6 +137,10 @@ class TeacherServer:
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
+
+            def setup(self) -> None:  # per connection: the behaviour when it was opened
+                self.disable_nagle_algorithm = server.behaviour.nodelay
+                super().setup()
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
@@ -243,6 +250,7 @@ class TeacherServer:
         prompt_text = " ".join(str(m.get("content", "")) for m in messages)
         with self._lock:
             self.stats.completed += 1
+            self.stats.busy_s += delay
             self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
         return 200, {
             "id": f"chatcmpl-{n}",
