@@ -36,12 +36,12 @@ from raft.config import TeacherConfig
 from raft.teacher import (
     Messages,
     Reply,
-    Teacher,
     TeacherError,
     TeacherRejected,
     TeacherUnavailable,
     _one_line,
 )
+from raft.teacher.local import BatchTeacher
 
 INDEX = "_raft_i"  # the request's place in its wave (Ray Data does not keep the order)
 MAX_TOKENS = "_raft_max_tokens"
@@ -115,7 +115,7 @@ def reply_of(row: dict[str, Any]) -> Reply | TeacherRejected:
     return Reply(str(row["text"]), int(row["prompt_tokens"]), int(row["completion_tokens"]), str(row["finish_reason"]))
 
 
-class RayVLLMTeacher(Teacher):
+class RayVLLMTeacher(BatchTeacher):  # its ask() queues requests; _run() sends each queued wave to Ray Data
     parallelism = 1 << 20  # every work item's next call in the same wave
 
     def __init__(self, cfg: TeacherConfig, processor: Any = None):
@@ -140,16 +140,8 @@ class RayVLLMTeacher(Teacher):
             except Exception as e:  # noqa: BLE001 - a pydantic ValidationError, a model config that cannot be read
                 raise TeacherError(f"teacher.backend=ray_vllm: the vLLM processor cannot be built ({_one_line(e, 200)})") from None
         self.processor = processor
-        self._pending: list[tuple[Messages, dict | None, asyncio.Future]] = []
-        self._runner: asyncio.Task | None = None
+        BatchTeacher.__init__(self)  # the queue of asked requests
         self.waves = 0
-
-    async def ask(self, messages: Messages, response_format: dict[str, Any] | None = None) -> Reply:
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((messages, response_format, future))
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run())
-        return await future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
