@@ -186,8 +186,9 @@ def build_sample(
 
 # ----------------------------------------------------------------------------------------- answers
 
-_QUOTE = re.compile(re.escape(BEGIN_QUOTE) + r"(.*?)" + re.escape(END_QUOTE), re.S)
-_QUOTE_MARKS = "\"'“”‘’ \n\t"
+# a quote span of an answer (the viewer, raft.generate.preview, finds them with the same pattern)
+QUOTE = re.compile(re.escape(BEGIN_QUOTE) + r"(.*?)" + re.escape(END_QUOTE), re.S)
+QUOTE_MARKS = "\"'“”‘’ \n\t"
 
 
 def _ws(text: str) -> str:
@@ -209,7 +210,7 @@ def parse_answer(text: str) -> tuple[str, list[str]]:
     if ANSWER_TAG in text:
         after = text.rsplit(ANSWER_TAG, 1)[1].strip()
         final = after.splitlines()[0].strip() if after else ""
-    quotes = [q.strip(_QUOTE_MARKS) for q in _QUOTE.findall(text)]
+    quotes = [q.strip(QUOTE_MARKS) for q in QUOTE.findall(text)]
     return final, [q for q in quotes if q]
 
 

@@ -67,11 +67,6 @@ def make_hotpot_run(tmp: Path, teacher, shared_data: Path) -> Path:
         return pool.submit(run).result()
 
 
-@pytest.fixture(scope="module")
-def hotpot_run(tmp_path_factory, _teacher_server, shared_data) -> Path:
-    return make_hotpot_run(tmp_path_factory.mktemp("preview"), _teacher_server, shared_data)
-
-
 def test_generate_writes_the_preview_and_view_rebuilds_the_same_page(tmp_path, teacher, shared_data, capsys):
     generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=6"), progress=False)
     out = tmp_path / "out"
@@ -141,6 +136,10 @@ def test_quotes_found_elsewhere_or_nowhere_are_marked_so():
     distractor, oracle = view["b"][1], view["b"][2]
     assert distractor["m"][0][2] == "quote elsewhere" and oracle["m"][0][2] == "quote"  # whitespace, case: still found
     assert view["c"][6] == "2/3" and view["f"]["quotes"] == "some not found"
+    # as the quality gate reads quotes: surrounding quote marks stripped, an empty quote no quote at all
+    row["cot_answer"] = '##begin_quote## "the oracle says green" ##end_quote## ##begin_quote## ##end_quote## <ANSWER>: x'
+    view = raft_row(row, "train", {}, Texts())
+    assert [m[2] for m in view["b"][-1]["m"]] == ["quote", "final"] and view["c"][6] == "1/1"
 
 
 def bio_folder(folder: Path, n: int = 4) -> Path:

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, first_line
-from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE
+from raft.prompts import ANSWER_TAG
+from raft.samples import QUOTE, QUOTE_MARKS
 
 PAGE = "preview.html"
 MAX_ROWS = 20_000
-_QUOTE = re.compile(re.escape(BEGIN_QUOTE) + r"(.*?)" + re.escape(END_QUOTE), re.S)
 _EXCERPT = (400, 1600)  # characters before / after the needle shown of a long context
 
 
@@ -114,10 +114,11 @@ def raft_row(row: dict[str, Any], split: str, chunks: dict[str, str], texts: Tex
     cot = row.get("cot_answer") or ""
     answer_marks, doc_marks = [], [[] for _ in pool]
     found = 0
-    for k, m in enumerate(_QUOTE.finditer(cot)):
-        order = [oracle_at] if oracle_at is not None else []
-        order += [i for i in range(len(pool)) if i != oracle_at]
-        where = next(((i, span) for i in order if (span := _find(m.group(1), pool[i]))), None)
+    # the quotes the quality gate checks (raft.samples.parse_answer): without surrounding quote marks, empty ones skipped
+    spans = [(m, text) for m in QUOTE.finditer(cot) if (text := m.group(1).strip(QUOTE_MARKS))]
+    order = ([oracle_at] if oracle_at is not None else []) + [i for i in range(len(pool)) if i != oracle_at]
+    for k, (m, text) in enumerate(spans):
+        where = next(((i, span) for i in order if (span := _find(text, pool[i]))), None)
         if where is None:
             answer_marks.append([m.start(1), m.end(1), "quote missing", f"a{k}", ""])
             continue
@@ -128,7 +129,7 @@ def raft_row(row: dict[str, Any], split: str, chunks: dict[str, str], texts: Tex
     tag = cot.rfind(ANSWER_TAG)
     if tag >= 0:
         answer_marks.append([tag, len(cot), "final", "", ""])
-    quotes = cot.count(BEGIN_QUOTE)
+    quotes = len(spans)
     blocks = [_block("question", row.get("question", ""), search=True)]
     for i, doc in enumerate(pool):
         if i == len(docs):
