@@ -96,3 +96,13 @@ def kill_and_rerun(tmp_path, teacher):
         return stored, out
 
     return run
+
+
+@pytest.fixture(scope="session")
+def hotpot_run(tmp_path_factory, _teacher_server, shared_data) -> Path:
+    """One finished hotpot output folder with dropped oracles and real rejects, for the viewer's tests
+    (tests/test_preview.py) and its browser tests (tests/test_pages.py): made once a session."""
+    from test_preview import make_hotpot_run
+
+    return make_hotpot_run(tmp_path_factory.mktemp("preview"), _teacher_server, shared_data)
+

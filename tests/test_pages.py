@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_bio_report import bio_run
 from test_evaluate_report import fake_run
-from test_preview import bio_folder, in2_folder, jsonl, make_hotpot_run
+from test_preview import bio_folder, in2_folder, jsonl
 from test_probe_report import probe_run
 
 from raft.evaluate import report
@@ -262,11 +262,6 @@ def viewer_column(page, i: int, tab: str = "rows") -> list[str]:
 
 def sort_by(page, header: str, tab: str = "rows") -> None:
     page.locator(f"#{tab}-table thead th", has_text=header).first.click()
-
-
-@pytest.fixture(scope="module")
-def hotpot_run(tmp_path_factory, _teacher_server, shared_data) -> Path:
-    return make_hotpot_run(tmp_path_factory.mktemp("preview"), _teacher_server, shared_data)
 
 
 def test_preview_page(open_page, hotpot_run, tmp_path):
