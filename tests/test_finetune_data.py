@@ -115,7 +115,51 @@ def test_truncate_documents_shortens_the_longest_and_keeps_the_answer(tokenizer,
     answer_only = _n_tokens(tokenizer, _rebuild_prompt(row["prompt"], [""] * 4, row["question"]) + row["completion"])
     assert fit_example(row, tokenizer, answer_only - 1, "truncate_documents")[0] == "answer_too_long"
     no_docs = {"prompt": row["prompt"], "completion": row["completion"]}  # hub/JSONL data without documents
-    assert fit_example(no_docs, tokenizer, limit, "truncate_documents")[0] == "dropped"
+    assert fit_example(no_docs, tokenizer, limit, "truncate_documents")[0] == "not_shortenable"
+    assert fit_example(no_docs, tokenizer, limit, "drop")[0] == "dropped"
+
+
+def test_only_raft_student_prompts_are_shortened(tokenizer, hotpot_examples, capsys):
+    """An in2 row has documents (its gold segments) and a question, but its prompt is a long context:
+    rebuilding it as a RAFT student prompt would drop the context. It is dropped and counted instead."""
+    import datasets
+
+    from raft.finetune.data import is_student_prompt
+    from raft.prompts import in2_example
+
+    raft_row = raft_rows(hotpot_examples[:1], doc_chars=None)[0]
+    assert is_student_prompt(raft_row)
+    gold = [paragraph_text(t, x) for t, x in paragraphs(hotpot_examples[1])][:2]
+    filler = [paragraph_text(t, x) for ex in hotpot_examples[2:8] for t, x in paragraphs(ex)]
+    context = "\n\n".join(filler[:10] + gold[:1] + filler[10:20] + gold[1:])
+    in2_row = {"id": "in2-0", "question": "Which two things are described?", "documents": gold, "oracle_index": None,
+               **in2_example(context, "Which two things are described?", "Both are described. <ANSWER>: both")}
+    assert not is_student_prompt(in2_row)
+    full = _n_tokens(tokenizer, in2_row["prompt"] + in2_row["completion"])
+    limit = full // 3
+    outcome, kept, n = fit_example(in2_row, tokenizer, limit, "truncate_documents")
+    assert (outcome, kept, n) == ("not_shortenable", None, full)
+    edited = dict(raft_row, prompt=[{"role": "user", "content": raft_row["prompt"][-1]["content"] + " Be brief."}])
+    assert not is_student_prompt(edited)  # a RAFT row whose prompt was changed is not rebuilt either
+    short = _n_tokens(tokenizer, raft_row["prompt"] + raft_row["completion"]) - 100
+    assert fit_example(edited, tokenizer, short, "truncate_documents")[0] == "not_shortenable"
+    assert fit_example(raft_row, tokenizer, short, "truncate_documents")[0] == "truncated"
+
+    cols = ["id", "question", "documents", "prompt", "completion"]
+    rows = [{k: r[k] for k in cols} for r in (in2_row, edited, raft_row)]
+    out, stats = fit_split(datasets.Dataset.from_list(rows), tokenizer, short, "truncate_documents", "train")
+    assert stats["dropped_not_shortenable"] == 2 and stats["dropped_overlong"] == 2
+    assert stats["truncated_documents"] == stats["kept"] == len(out) == 1
+    assert out[0]["prompt"][-1]["content"].endswith(raft_row["prompt"][-1]["content"].split("Question:", 1)[1])
+
+    from raft.config import FinetuneConfig
+    from raft.finetune.data import prepare_data
+
+    cfg = FinetuneConfig(data="in-memory")
+    cfg.train.max_length = short
+    prepare_data(cfg, tokenizer, datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)}), None)
+    logged = capsys.readouterr().out
+    assert "1 fitted by shortening their documents, 2 dropped (2 of them because their prompt is not the RAFT student prompt" in logged
 
 
 def test_fit_split_counts(tokenizer, hotpot_examples):

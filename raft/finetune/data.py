@@ -1,6 +1,7 @@
 """Training data for raft.finetune: load a raft.generate folder, a saved dataset, a JSONL file or a hub
 id, check its ``prompt`` / ``completion`` chat columns, and fit every example into ``train.max_length``
-tokens (shortening the longest documents inside the prompt, never the answer, or dropping it).
+tokens (shortening the longest documents inside a RAFT student prompt, never the answer, or dropping it;
+any other overlong row, e.g. an in2 long-context row, is dropped and counted, never rebuilt).
 
 Also the small helpers the other modules of the package share: :func:`log` (one progress line, from
 the main process only) and the hub checks behind the one-line "not found" errors.
@@ -162,26 +163,40 @@ def _rebuild_prompt(prompt: list[dict], documents: list[str], question: str) -> 
     return out
 
 
+def is_student_prompt(row: dict) -> bool:
+    """True when the row's prompt is the RAFT student prompt of its own ``documents`` and ``question``
+    (the only rows whose documents may be shortened: rebuilding any other prompt, e.g. an in2 row
+    whose ``documents`` hold only the gold segments of a long context, would destroy it)."""
+    documents, question, prompt = row.get("documents"), row.get("question"), row.get("prompt")
+    if not (isinstance(documents, list) and documents and all(isinstance(d, str) for d in documents) and isinstance(question, str)):
+        return False
+    users = [m for m in prompt or [] if isinstance(m, dict) and m.get("role") == "user"]
+    return bool(users) and users[-1].get("content") == student_prompt(documents, question)
+
+
 def fit_example(row: dict, tokenizer: Any, max_length: int, policy: str) -> tuple[str, dict | None, int]:
     """Make one row fit ``max_length`` tokens: (outcome, {prompt, completion} or None, tokens).
 
-    outcome: ``fits`` | ``truncated`` (documents shortened) | ``dropped`` (overlong, policy drop or no
-    documents to shorten) | ``answer_too_long`` (does not fit even with empty documents).
+    outcome: ``fits`` | ``truncated`` (documents shortened) | ``dropped`` (overlong with policy drop) |
+    ``not_shortenable`` (overlong, and its prompt is not the RAFT student prompt of its documents, so
+    nothing in it may be cut: dropped) | ``answer_too_long`` (does not fit even with empty documents).
     """
     prompt, completion = row["prompt"], row["completion"]
     n = _n_tokens(tokenizer, prompt + completion)
     if n <= max_length:
         return "fits", {"prompt": prompt, "completion": completion}, n
     documents, question = row.get("documents"), row.get("question")
-    can_trim = isinstance(documents, list) and bool(documents) and isinstance(question, str)
+    can_trim = is_student_prompt(row)
     if can_trim:
         empty = _n_tokens(tokenizer, _rebuild_prompt(prompt, [""] * len(documents), question) + completion)
     else:
         empty = _n_tokens(tokenizer, [m for m in prompt if m["role"] != "user"] + [{"role": "user", "content": ""}] + completion)
     if empty > max_length:
         return "answer_too_long", None, n
-    if policy == "drop" or not can_trim:
+    if policy == "drop":
         return "dropped", None, n
+    if not can_trim:
+        return "not_shortenable", None, n
     ids = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in documents]
     lengths = [len(x) for x in ids]
     excess = n - max_length
@@ -201,7 +216,7 @@ def fit_split(ds: Any, tokenizer: Any, max_length: int, policy: str, split: str)
     import datasets
     from tqdm.auto import tqdm
 
-    rows, counts, tokens = [], {"fits": 0, "truncated": 0, "dropped": 0, "answer_too_long": 0}, 0
+    rows, counts, tokens = [], {"fits": 0, "truncated": 0, "dropped": 0, "not_shortenable": 0, "answer_too_long": 0}, 0
     for row in tqdm(ds, desc=f"fitting {split} to max_length={max_length}", disable=not _is_main_process(), leave=False):
         outcome, kept, n = fit_example(row, tokenizer, max_length, policy)
         counts[outcome] += 1
@@ -213,7 +228,8 @@ def fit_split(ds: Any, tokenizer: Any, max_length: int, policy: str, split: str)
         "kept": len(rows),
         "overlong": len(ds) - counts["fits"],
         "truncated_documents": counts["truncated"],
-        "dropped_overlong": counts["dropped"],
+        "dropped_overlong": counts["dropped"] + counts["not_shortenable"],
+        "dropped_not_shortenable": counts["not_shortenable"],
         "dropped_answer_too_long": counts["answer_too_long"],
         "tokens": tokens,
     }
@@ -254,9 +270,11 @@ def prepare_data(cfg: FinetuneConfig, tokenizer: Any, data: Any, eval_split: str
         if split and split in stats:
             s = stats[split]
             fitted = f"{s['truncated_documents']} fitted by shortening their documents, " if t.overlong == "truncate_documents" else ""
+            other = (f" ({s['dropped_not_shortenable']} of them because their prompt is not the RAFT student prompt of "
+                     f"their documents, so it may not be shortened)") if s["dropped_not_shortenable"] else ""
             log(
                 f"{split}: {s['examples']} examples, {s['overlong']} longer than max_length={t.max_length} "
-                f"(overlong={t.overlong}): {fitted}{s['dropped_overlong']} dropped, {s['dropped_answer_too_long']} dropped "
+                f"(overlong={t.overlong}): {fitted}{s['dropped_overlong']} dropped{other}, {s['dropped_answer_too_long']} dropped "
                 f"because the answer alone does not fit; {s['kept']} kept, {s['tokens']} tokens"
             )
     if evaluation is None:
