@@ -81,6 +81,14 @@ def check_rows(rows: list[dict], chunks: dict[str, str], distractors: int = 3) -
         assert r["messages"][1] == r["completion"][0] == {"role": "assistant", "content": r["cot_answer"]}
 
 
+def main_accepting_nothing(cfg) -> dict:
+    """generate.main on a run that accepts no row: exit status 1 after the output folder is written; its counts."""
+    with pytest.raises(command.NothingAccepted) as e:
+        generate.main(cfg, progress=False)
+    assert e.value.code == 1
+    return e.value.result
+
+
 @pytest.fixture(scope="module")
 def hotpot_texts(shared_data) -> dict[str, str]:
     return {c.id: c.text for c in hotpot_chunks(load_hotpot(shared_data / HOTPOT))}
@@ -313,7 +321,7 @@ class ScriptedTeacher(Teacher):
         return Reply(self.server.reply(messages)[1], 5, 5)
 
 
-def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monkeypatch):
+def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monkeypatch, capsys):
     dev_question = json.loads((shared_data / DEV_QA).open().readline())["question"]
     monkeypatch.setattr(command, "make_teacher", lambda cfg: ScriptedTeacher(dev_question))
     cfg = load_config(
@@ -330,11 +338,15 @@ def test_gate_rejects_eval_questions_and_duplicates(tmp_path, shared_data, monke
     rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
     assert sorted(r["reason"] for r in rejects) == ["duplicate"] * 4 + ["eval_question"] * 5
     assert all(r["id"] > rows[0]["id"] for r in rejects if r["reason"] == "duplicate")
+    # 9 of 10 rows rejected: a loud warning (one line) naming the top reasons and the rejects file, exit status 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("raft.generate")]
+    assert err == [f"raft.generate: WARNING: 9 of 10 rows (90%) were rejected (eval_question 5, duplicate 4); only 1 accepted: "
+                   f"read {tmp_path / 'out' / 'rejects.jsonl'} before training on them"]
 
 
 def test_malformed_replies_are_rejected_with_reasons(tmp_path, teacher, shared_data):
     teacher.reset(TeacherBehaviour(malformed="cycle"))  # answers: no tag, a quote from nowhere, empty, in turn
-    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=9", "teacher.concurrency=1"), progress=False)
+    result = main_accepting_nothing(hotpot_cfg(tmp_path, teacher, shared_data, "limit=9", "teacher.concurrency=1"))
     reasons = result["rejected"]
     assert result["accepted"] == 0 and sum(reasons.values()) == 9 and teacher.stats.requests == 18
     assert set(reasons) <= {"no_answer_tag", "quote_not_in_oracle", "empty"} and len(reasons) >= 2
@@ -350,10 +362,10 @@ def test_malformed_replies_are_rejected_with_reasons(tmp_path, teacher, shared_d
 
 def test_replies_cut_at_max_tokens_are_truncated_also_when_read_back_from_the_store(tmp_path, teacher, shared_data):
     teacher.reset(TeacherBehaviour(truncate=True))
-    first = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"), progress=False)
+    first = main_accepting_nothing(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"))
     assert first["accepted"] == 0 and first["rejected"] == {"truncated": 4} and teacher.stats.requests == 4
     teacher.reset()  # a healthy teacher now: the stored (cut) replies are used, not asked again
-    again = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"), progress=False)
+    again = main_accepting_nothing(hotpot_cfg(tmp_path, teacher, shared_data, "limit=4"))
     assert again["rejected"] == {"truncated": 4} and teacher.stats.requests == 0 and again["calls_stored"] == 4
 
 
@@ -367,7 +379,7 @@ def test_answers_longer_than_the_students_budget_are_too_long(tmp_path, teacher,
                                        f"tokenizer={tiny_model}", "chunk_size=64", "min_chunk_tokens=8", "limit=6",
                                        f"teacher.base_url={teacher.base_url}", "max_answer_tokens=20"])
         how = f"counted with the student tokenizer {tiny_model}"
-    result = generate.main(cfg, progress=False)
+    result = main_accepting_nothing(cfg)
     assert result["accepted"] == 0 and result["rejected"] == {"too_long": 6}
     assert how in (tmp_path / "out" / "README.md").read_text()
     cfg.raft.max_answer_tokens = 800
@@ -445,7 +457,7 @@ def test_transformers_backend_garbage_is_rejected_not_a_crash(tmp_path, tiny_mod
             "teacher.max_tokens=16",
         ],
     )
-    result = generate.main(cfg, progress=False)
+    result = main_accepting_nothing(cfg)
     assert result["accepted"] == 0 and sum(result["rejected"].values()) >= 3
     assert set(result["rejected"]) <= {"no_question", "no_answer_tag", "empty", "unbalanced_quote", "quote_not_in_oracle", "no_quote",
                                        "truncated"}
@@ -480,6 +492,21 @@ def test_cli_bad_inputs_give_one_line_and_exit_2(tmp_path):
     assert code == 2 and err.strip().count("\n") == 0 and "2 chunks, fewer than distractors + 1 = 4" in err, err
     code, _, err = _run_cli("recipe=docs", f"output={tmp_path / 'o3'}")  # the recipe's placeholder input
     assert code == 2 and len(err.strip().splitlines()) == 1 and "path/to/your/documents" in err, err
+
+
+@pytest.mark.parametrize("behaviour", [TeacherBehaviour(truncate=True), TeacherBehaviour(malformed="no_tag")], ids=["truncated", "no_tag"])
+def test_cli_run_that_accepts_nothing_exits_1_naming_the_reasons(tmp_path, teacher, shared_data, behaviour):
+    teacher.reset(behaviour)
+    out = tmp_path / "out"
+    code, stdout, err = _run_cli("recipe=hotpot", f"input={shared_data / HOTPOT}", f"hotpot.eval_questions={EVALUATED}",
+                                 f"teacher.base_url={teacher.base_url}", "limit=5", f"output={out}")
+    reason = "truncated" if behaviour.truncate else "no_answer_tag"
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.startswith(("raft.generate: error", "raft.generate: WARNING"))]
+    assert lines == [f"raft.generate: error: no row was accepted: 5 rejected ({reason} 5); see {out / 'rejects.jsonl'}"], err
+    assert "accepted: 0" in stdout  # the summary is printed as before, and every file is written
+    assert all((out / f).exists() for f in FILES) and len((out / "rejects.jsonl").read_text().splitlines()) == 5
+    assert f"| {reason} | 5 |" in (out / "README.md").read_text()
 
 
 def test_cli_demo_recipe_offline_says_the_model_cannot_be_downloaded(tmp_path):

@@ -55,7 +55,8 @@ def make_hotpot_run(tmp: Path, teacher, shared_data: Path) -> Path:
         teacher.reset(TeacherBehaviour())
         generate.main(hotpot_cfg(tmp, teacher, shared_data, "limit=30", "p=0.5"), progress=False)
         teacher.reset(TeacherBehaviour(malformed="cycle"))
-        generate.main(hotpot_cfg(tmp, teacher, shared_data, "limit=9", out="bad"), progress=False)
+        with pytest.raises(SystemExit):  # nothing accepted: exit status 1, the rejects are written
+            generate.main(hotpot_cfg(tmp, teacher, shared_data, "limit=9", out="bad"), progress=False)
         teacher.reset(TeacherBehaviour())
         out = tmp / "out"
         with (out / "rejects.jsonl").open("a") as f:

@@ -17,12 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import PACKAGE_DIR, check_all, save_config
-from raft.generate.output import cost, dataset_card, finalize, summary
+from raft.generate.output import cost, dataset_card, finalize, reject_warning, summary
 from raft.generate.pipeline import Run
 from raft.generate.preview import write_preview
 from raft.kinds import Kind, make_kind
 from raft.store import Store, check_fingerprint, teacher_key
 from raft.teacher import TeacherUnavailable, make_teacher
+
+
+class NothingAccepted(SystemExit):
+    """Exit status 1 for a run that accepted no row (its output folder is complete); ``result`` holds
+    the counts ``main`` would have returned (tests read them)."""
+
+    def __init__(self, result: dict[str, Any]):
+        super().__init__(1)
+        self.result = result
 
 
 def validate(cfg: Any) -> None:
@@ -118,12 +127,7 @@ def main(cfg: Any, progress: bool = True) -> dict[str, Any]:
         print(note)
     print(summary(cfg, stats, kind.unit, counts, out, time.monotonic() - started))
     print(f"look at the data: {preview} (python -m raft.generate view {out} rebuilds it)")
-    if cfg.push_to_hub:
-        from raft.hub import push_dataset
-
-        if push_dataset(out, cfg.push_to_hub, cfg.hub_private) is not None:
-            raise SystemExit(1)  # the one line is printed; the local output is complete
-    return {
+    result = {
         kind.unit + "s": stats.items,
         **stats.counts,
         "accepted": stats.accepted,
@@ -137,3 +141,14 @@ def main(cfg: Any, progress: bool = True) -> dict[str, Any]:
         "teacher_wall_s": stats.teacher_wall_s,
         "teacher_cpu_s": stats.teacher_cpu_s,
     }
+    warning = reject_warning(stats, out)
+    if warning is not None:
+        print(f"raft.generate: {'error' if stats.accepted == 0 else 'WARNING'}: {warning}", file=sys.stderr, flush=True)
+        if stats.accepted == 0:  # raft.finetune would only fail later on an empty train split
+            raise NothingAccepted(result)
+    if cfg.push_to_hub:
+        from raft.hub import push_dataset
+
+        if push_dataset(out, cfg.push_to_hub, cfg.hub_private) is not None:
+            raise SystemExit(1)  # the one line is printed; the local output is complete
+    return result

@@ -130,6 +130,23 @@ Load with `datasets.load_from_disk("dataset")` or the `train.jsonl` / `test.json
 """
 
 
+def reject_warning(stats: Stats, out: Path, top: int = 3) -> str | None:
+    """One line when no row was accepted (the run then exits 1) or most rows (> 50%) were rejected:
+    how many, the ``top`` reasons with their counts and where the rejects are; else None."""
+    rejected = sum(stats.rejected.values())
+    total = stats.accepted + rejected
+    if stats.accepted and rejected * 2 <= total:
+        return None
+    reasons = sorted(stats.rejected.items(), key=lambda kv: (-kv[1], kv[0]))
+    named = ", ".join(f"{r} {n}" for r, n in reasons[:top]) + (f", {len(reasons) - top} more reasons" if len(reasons) > top else "")
+    if stats.accepted == 0:
+        if not rejected:
+            return f"no row was accepted: the {stats.items} work items gave no row at all (output: {out})"
+        return f"no row was accepted: {rejected} rejected ({named}); see {out / 'rejects.jsonl'}"
+    return (f"{rejected} of {total} rows ({100 * rejected / total:.0f}%) were rejected ({named}); "
+            f"only {stats.accepted} accepted: read {out / 'rejects.jsonl'} before training on them")
+
+
 def summary(cfg: Any, stats: Stats, unit: str, counts: dict[str, int], out: Path, wall: float) -> str:
     rejected = sum(stats.rejected.values())
     reasons = ", ".join(f"{r} {n}" for r, n in sorted(stats.rejected.items())) or "none"
