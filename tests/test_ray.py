@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -279,17 +280,66 @@ def _vllm_cfg(**ray) -> TeacherConfig:
 
 
 @needs_ray
-def test_vllm_processor_config_follows_the_settings():
+def test_vllm_settings_reach_the_engine_stage_ray_data_llm_builds(ray_local, tiny_model):
+    """What Ray's own build_processor makes of our processor config (not the config echoed back): its
+    stages, the engine stage's constructor arguments and scheduling, and per-request errors kept as rows."""
+    from ray.data.llm import build_processor
+
     from raft.teacher.ray_vllm import processor_config
 
-    config = processor_config(_vllm_cfg(engine_kwargs={"gpu_memory_utilization": 0.85}, accelerator_type="H100"))
-    assert config.model_source == "meta-llama/Meta-Llama-3-70B-Instruct"
-    assert config.engine_kwargs["tensor_parallel_size"] == 4 and config.engine_kwargs["pipeline_parallel_size"] == 1
-    assert config.engine_kwargs["max_model_len"] == 8192 and config.engine_kwargs["enable_prefix_caching"] is True
-    assert config.engine_kwargs["gpu_memory_utilization"] == 0.85
-    assert config.concurrency == 2 and config.batch_size == 16 and config.accelerator_type == "H100"
-    assert config.should_continue_on_error is True
-    assert "max_model_len" not in processor_config(_vllm_cfg(max_model_len=None)).engine_kwargs
+    cfg = _vllm_cfg(engine_kwargs={"gpu_memory_utilization": 0.85, "max_model_len": 4096}, accelerator_type="H100")
+    cfg.model = str(tiny_model)  # build_processor reads the model's config and tokenizer (no hub here)
+    processor = build_processor(processor_config(cfg))
+    assert processor.list_stage_names() == ["ChatTemplateStage", "TokenizeStage", "vLLMEngineStage", "DetokenizeStage"]
+    engine = processor.get_stage_by_name("vLLMEngineStage")
+    made = engine.fn_constructor_kwargs
+    assert made["model"] == str(tiny_model) and made["should_continue_on_error"] is True
+    assert {k: made["engine_kwargs"][k] for k in ("tensor_parallel_size", "pipeline_parallel_size", "max_model_len",
+                                                  "gpu_memory_utilization", "enable_prefix_caching")} == \
+        {"tensor_parallel_size": 4, "pipeline_parallel_size": 1, "max_model_len": 4096,  # engine_kwargs win
+         "gpu_memory_utilization": 0.85, "enable_prefix_caching": True}
+    kwargs = engine.map_batches_kwargs  # 2 replicas, each a placement group of 4 GPUs (Ray's executor for TP 4)
+    assert made["engine_kwargs"]["distributed_executor_backend"] == "ray" and kwargs["num_gpus"] == 0
+    assert kwargs["compute"].max_size == 2 and kwargs["accelerator_type"] == "H100"
+    assert made["batch_size"] == 16
+    one = _vllm_cfg(replicas=1, tensor_parallel_size=1, max_model_len=None)
+    one.model = str(tiny_model)
+    single = build_processor(processor_config(one)).get_stage_by_name("vLLMEngineStage")
+    assert single.map_batches_kwargs["num_gpus"] == 1 and "max_model_len" not in single.fn_constructor_kwargs["engine_kwargs"]
+
+
+def test_ray_and_vllm_floors_are_checked_at_start_up(monkeypatch):
+    """Ray < 2.54 lacks should_continue_on_error (or reads only guided_decoding); vLLM < 0.15 is older than
+    what Ray 2.54's ray[llm] needs: each refused in one line before anything starts; pyproject says the same."""
+    from raft.teacher import ray_vllm
+
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'ray = ["ray[data]>={ray_vllm.RAY_FLOOR}"]' in pyproject and f'vllm = ["vllm>={ray_vllm.VLLM_FLOOR}"]' in pyproject
+    if not HAVE_RAY:
+        pytest.skip("ray not installed: pip install -e '.[ray]'")
+    import ray
+    from ray.data import llm
+
+    ray_vllm.check_versions()  # the installed Ray passes
+    monkeypatch.setattr(ray, "__version__", "2.53.0")  # has should_continue_on_error, sends guided_decoding only
+    with pytest.raises(TeacherError) as e:
+        make_teacher(_vllm_cfg())
+    assert "\n" not in str(e.value) and str(e.value).startswith("teacher.backend=ray_vllm needs Ray >= 2.54")
+    assert "this is Ray 2.53.0" in str(e.value) and "pip install -U 'ray[data]>=2.54'" in str(e.value)
+
+    monkeypatch.setattr(ray, "__version__", "2.60.0")
+
+    class OldConfig:  # Ray 2.44-2.52: no should_continue_on_error field
+        model_fields = {k: v for k, v in llm.vLLMEngineProcessorConfig.model_fields.items() if k != "should_continue_on_error"}
+
+    monkeypatch.setattr(llm, "vLLMEngineProcessorConfig", OldConfig)
+    with pytest.raises(TeacherError, match=r"needs Ray >= 2\.54 \(Ray Data LLM's should_continue_on_error"):
+        ray_vllm.check_versions()
+    monkeypatch.undo()
+
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.8.5" if name == "vllm" else "9")
+    with pytest.raises(TeacherError, match=r"needs vLLM >= 0\.15 .*this is vLLM 0\.8\.5"):
+        ray_vllm.check_versions()
 
 
 def test_vllm_preprocess_and_postprocess_on_plain_rows():
@@ -301,7 +351,7 @@ def test_vllm_preprocess_and_postprocess_on_plain_rows():
     rf = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
     plain = preprocess(request_row(3, messages, None), params=sampling(cfg))
     assert plain == {"_raft_i": 3, "messages": messages, "sampling_params": {"temperature": 0.0, "max_tokens": 1024, "seed": 7},
-                     "_raft_max_tokens": 1024}
+                     "_raft_max_tokens": 1024, "_raft_max_model_len": 0}
     guided = preprocess(request_row(4, messages, rf), params=sampling(cfg))
     assert json.loads(guided["sampling_params"]["structured_outputs"]["json"]) == schema
     cfg.seed = None
@@ -311,6 +361,14 @@ def test_vllm_preprocess_and_postprocess_on_plain_rows():
     assert out == {"_raft_i": 3, "text": "1. A question?", "prompt_tokens": 40, "completion_tokens": 5, "finish_reason": "stop"}
     assert reply_of(out).text == "1. A question?"
     assert postprocess({**engine_row, "num_generated_tokens": 1024})["finish_reason"] == "length"
+    # cut by the context: 8,150 prompt tokens + 42 new ones fill max_model_len 8192 long before max_tokens
+    long = preprocess(request_row(6, messages, None), params=sampling(cfg), max_model_len=8192)
+    assert long["_raft_max_model_len"] == 8192
+    cut = {**long, "generated_text": "The answer is", "num_input_tokens": 8150, "num_generated_tokens": 42}
+    assert postprocess(cut)["finish_reason"] == "length"
+    assert postprocess({**cut, "num_generated_tokens": 41})["finish_reason"] == "stop"
+    assert postprocess({**cut, "finish_reason": "stop"})["finish_reason"] == "stop"  # an engine's own reason wins
+    assert reply_of(postprocess(cut)).finish_reason == "length"  # -> the truncated reject
     refused = reply_of({"_raft_i": 3, ERROR: "prompt of 9000 tokens is longer than max_model_len 8192"})
     assert isinstance(refused, TeacherRejected) and "max_model_len" in str(refused)
 
@@ -352,6 +410,88 @@ def test_ray_vllm_waves_with_a_stand_in_engine_give_the_reference_rows(ray_local
     result = generate.main(load_config("generate", [*docs_args, f"output={out}", "teacher.backend=ray_vllm"]), progress=False)
     _same_rows(out, reference)
     assert result["calls_new"] == 20 and teachers[0].waves == 2  # all questions, then all answers
+
+
+@needs_ray
+@pytest.mark.slow
+def test_ray_vllm_through_ray_data_llms_own_stages_with_a_cpu_engine(ray_local, tiny_model, tmp_path):
+    """The processor ray_vllm builds with Ray's build_processor, run as it is: Ray's chat-template,
+    tokenize and detokenize stages on the model's own tokenizer, Ray's engine stage with its per-request
+    error handling; only the vLLM engine inside that stage is a CPU stand-in (vLLM has no CPU wheel here),
+    which holds a request to vLLM's limits: a prompt longer than max_model_len fails, a reply stops at
+    max_tokens or where prompt plus reply fill max_model_len. What it was sent is written down and checked."""
+    from ray.llm._internal.batch.stages.base import StatefulStageUDF
+    from ray.llm._internal.batch.stages.vllm_engine_stage import vLLMEngineStageUDF
+    from transformers import AutoTokenizer
+
+    from raft.teacher import ray_vllm
+
+    seen = tmp_path / "engine_requests.jsonl"
+    cfg = _vllm_cfg(replicas=1, tensor_parallel_size=1, max_model_len=64, batch_size=8)
+    cfg.model, cfg.max_tokens = str(tiny_model), 48
+    config = ray_vllm.processor_config(cfg)
+    for stage in ("chat_template_stage", "tokenize_stage", "detokenize_stage"):
+        setattr(config, stage, {"num_cpus": 0.1})  # four actor pools on a 2-CPU Ray
+
+    class CpuEngine(vLLMEngineStageUDF):  # Ray's UDF (udf(), error rows); its vLLM engine replaced
+        def __init__(self, data_column, expected_input_keys, **kwargs):
+            StatefulStageUDF.__init__(self, data_column, expected_input_keys)
+            self.should_continue_on_error = kwargs["should_continue_on_error"]
+            self.engine_kwargs = {"disable_log_stats": True}
+            tokenizer, limit, idx = AutoTokenizer.from_pretrained(kwargs["model"]), kwargs["engine_kwargs"]["max_model_len"], self.IDX_IN_BATCH_COLUMN
+
+            class Engine:
+                async def generate_async(self, row):
+                    prompt, params = list(row["tokenized_prompt"]), dict(row["sampling_params"])
+                    with open(seen, "a") as f:
+                        f.write(json.dumps({"prompt": row["prompt"], "tokens": len(prompt), "params": params}) + "\n")
+                    if len(prompt) > limit:
+                        raise ValueError(f"The decoder prompt (length {len(prompt)}) is longer than the maximum model length of {limit}.")
+                    user = row["messages"][-1]["content"]
+                    text = "Paris is the capital." if "capital" in user else '{"a": "b"}' if "json" in user else "on and on " * 100
+                    budget = min(params["max_tokens"], limit - len(prompt))
+                    tokens = tokenizer(text, add_special_tokens=False)["input_ids"][:budget]
+                    request = SimpleNamespace(request_id=0, idx_in_batch=row[idx], params=params)
+                    return request, {"prompt": row["prompt"], "num_input_tokens": len(prompt), "generated_tokens": tokens,
+                                     "num_generated_tokens": len(tokens)}, 0.0
+
+                def shutdown(self):
+                    pass
+
+            self.llm = Engine()
+
+    processor = ray_vllm.build(cfg, config)
+    engine = processor.get_stage_by_name("vLLMEngineStage")
+    engine.fn = CpuEngine
+    engine.map_batches_kwargs.update(num_gpus=0, num_cpus=0.1)
+    teacher = ray_vllm.RayVLLMTeacher(cfg, processor=processor)
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    asks = [([{"role": "user", "content": "What is the capital?"}], None),
+            ([{"role": "user", "content": "Tell me everything."}], None),
+            ([{"role": "user", "content": "Answer in json."}], {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}),
+            ([{"role": "user", "content": "word " * 200}], None)]
+
+    async def ask_all():
+        try:
+            return await asyncio.gather(*(teacher.ask(m, rf) for m, rf in asks), return_exceptions=True)
+        finally:
+            await teacher.aclose()
+
+    short, long, guided, too_long = asyncio.run(ask_all())
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    requests = {json.loads(line)["prompt"]: json.loads(line) for line in seen.read_text().splitlines()}
+    for (messages, _), reply in zip(asks[:3], (short, long, guided), strict=True):
+        prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert prompt in requests, prompt  # Ray's chat-template stage applied the model's own template
+        assert reply.prompt_tokens == requests[prompt]["tokens"] == len(tokenizer(prompt)["input_ids"])
+        assert requests[prompt]["params"]["max_tokens"] == 48 and requests[prompt]["params"]["seed"] == 7
+    assert (short.text, short.finish_reason) == ("Paris is the capital.", "stop")  # Ray's detokenize stage
+    assert long.finish_reason == "length" and long.prompt_tokens + long.completion_tokens == 64 < long.prompt_tokens + 48
+    assert guided.text == '{"a": "b"}' and guided.finish_reason == "stop"
+    sent = requests[tokenizer.apply_chat_template(asks[2][0], tokenize=False, add_generation_prompt=True)]["params"]
+    assert json.loads(sent["structured_outputs"]["json"]) == schema  # the key Ray >= 2.54 hands vLLM
+    assert isinstance(too_long, TeacherRejected) and "longer than the maximum model length of 64" in str(too_long)
+    assert teacher.waves == 1
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm not installed (needs GPUs)")
