@@ -435,12 +435,11 @@ def test_bio_needle_recipe_and_its_settings():
     for line in path.read_text().splitlines():
         if re.match(r"^[a-z_]+: ", line):
             assert "#" in line, line
-    # by name, once recipes/NAME/<command>.yaml lookup is there
-    try:
-        named = cfg("recipe=bio_needle")
-    except ConfigError:
-        pytest.skip("recipe=bio_needle lookup not there yet")
-    assert named.tasks == ["bio_needle"] and named.prices == c.prices
+    # by name: recipes/bio_needle/evaluate.yaml for raft.evaluate (generate.yaml for raft.generate)
+    named = cfg("recipe=bio_needle")
+    assert named.recipe == "bio_needle" and named.max_new_tokens == c.max_new_tokens
+    assert named.tasks == ["bio_needle"] and named.prices == c.prices and named.data == c.data
+    assert load_config("generate", ["recipe=bio_needle"]).kind == "bio_needle"
     assert cfg("model=m").prices == []  # no cost table unless asked for
 
 

@@ -122,15 +122,48 @@ def test_llama_recipes_evaluate_and_checkpoint_on_the_published_data():
     assert (args.logging_steps, args.eval_steps, args.save_steps) == (1, 5, 10)
 
 
-def test_accelerate_configs_are_not_recipes():
-    import yaml
+def _launch_env(config: Path) -> dict[str, str]:
+    """The environment `accelerate launch --config_file CONFIG -m raft.finetune` gives each process
+    (accelerate's own parser and launcher code; nothing is started)."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    args, _, _ = _validate_launch_command(launch_command_parser().parse_args(
+        ["--config_file", str(config), "-m", "raft.finetune", "recipe=llama31_8b_q4"]))
+    return prepare_multi_gpu_env(args)
+
+
+def test_accelerate_configs_turn_on_what_raft_finetune_needs(monkeypatch):
+    """As accelerate reads them: fsdp_qlora.yaml makes raft.finetune store the 4-bit weights as bf16 (FSDP
+    shards one dtype), keep checkpoints sharded and flatten frozen and LoRA weights together; ddp.yaml
+    runs plain data parallel (uint8 storage, no FSDP plugin). Neither is a raft recipe."""
+    import torch
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    from raft.finetune.model import bnb_config
 
     folder = REPO / "recipes" / "accelerate"
-    configs = {p.stem: yaml.safe_load(p.read_text()) for p in folder.glob("*.yaml")}
-    assert configs["ddp"]["distributed_type"] == "MULTI_GPU"
-    assert configs["fsdp_qlora"]["distributed_type"] == "FSDP"
-    assert configs["fsdp_qlora"]["fsdp_config"]["fsdp_use_orig_params"] is False
-    assert "bnb_4bit_quant_storage" in (folder / "fsdp_qlora.yaml").read_text()
+    cfg = load_config("finetune", ["recipe=llama31_8b_q4"])
+    for name in ("fsdp_qlora", "ddp"):
+        env = _launch_env(folder / f"{name}.yaml")
+        with monkeypatch.context() as m:
+            for key in [k for k in os.environ if k.startswith(("ACCELERATE_", "FSDP_"))]:
+                m.delenv(key)
+            for key, value in env.items():
+                m.setenv(key, value)
+            rt = resolve_runtime(cfg)
+            storage = bnb_config(cfg, rt).bnb_4bit_quant_storage
+            if name == "fsdp_qlora":
+                assert rt.fsdp and storage == torch.bfloat16
+                assert any("bnb_4bit_quant_storage" in n for n in rt.notes)
+                # the plugin each process builds from that environment (sync_module_states asks for the GPU's index)
+                m.setattr("accelerate.utils.dataclasses.is_cuda_available", lambda: True)
+                m.setattr(torch.cuda, "current_device", lambda: 0)
+                plugin = FullyShardedDataParallelPlugin()
+                assert "SHARDED_STATE_DICT" in str(plugin.state_dict_type) and plugin.use_orig_params is False
+                assert plugin.cpu_ram_efficient_loading and plugin.sync_module_states and plugin.fsdp_version == 1
+            else:
+                assert not rt.fsdp and storage == torch.uint8 and env.get("ACCELERATE_USE_FSDP") is None
     assert not any(n.startswith("accelerate") for n in available_recipes())
 
 

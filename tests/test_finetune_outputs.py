@@ -1,5 +1,5 @@
-"""raft.finetune.outputs without training: the adapter save under FSDP (a fake trainer: FSDP cannot run
-on a CPU), and the output-folder rules (one run per folder; resume only with the same settings).
+"""raft.finetune.outputs without training: the adapter save under FSDP (transformers' Trainer and
+accelerate's FSDP plugin; only the FSDP gather, which cannot run on a CPU, is stood in for), and the output-folder rules (one run per folder; resume only with the same settings).
 """
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -28,38 +27,44 @@ from raft.finetune.outputs import (
 # --------------------------------------------------------------------------------------------------
 
 
-class FakeFsdpTrainer:
-    """What save_adapter touches of a transformers Trainer under FSDP, with Trainer.save_model's rule:
-    it writes the adapter only when the plugin's state dict type is FULL_STATE_DICT."""
+@pytest.fixture
+def lora_trainer(tiny_model, tmp_path):
+    """A real transformers Trainer around a LoRA model of the tiny Llama (CPU, no training)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
 
-    def __init__(self, fsdp: bool, state_dict_type: str = "StateDictType.SHARDED_STATE_DICT"):
-        self.calls: list[tuple[str, str]] = []
-        self.is_fsdp_enabled = fsdp
-        plugin = SimpleNamespace(state_dict_type=state_dict_type, set_state_dict_type=self._set_state_dict_type)
-        self.plugin = plugin
-        self.accelerator = SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin if fsdp else None))
-
-    def _set_state_dict_type(self, state_dict_type: str) -> None:
-        self.calls.append(("set_state_dict_type", state_dict_type))
-        self.plugin.state_dict_type = f"StateDictType.{state_dict_type}"
-
-    def save_model(self, output_dir: str) -> None:
-        self.calls.append(("save_model", output_dir))
-        if not self.is_fsdp_enabled or "FULL_STATE_DICT" in str(self.plugin.state_dict_type):
-            Path(output_dir).mkdir(parents=True, exist_ok=True)
-            (Path(output_dir) / "adapter_model.safetensors").write_bytes(b"adapter")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model), LoraConfig(r=4, target_modules="all-linear"))
+    return Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "run"), use_cpu=True, report_to=[]))
 
 
-def test_save_adapter_under_fsdp_switches_to_a_full_state_dict_first(tmp_path):
-    trainer = FakeFsdpTrainer(fsdp=True)  # fsdp_qlora.yaml: SHARDED_STATE_DICT checkpoints
-    save_adapter(trainer, tmp_path / "out")
-    assert trainer.calls == [("set_state_dict_type", "FULL_STATE_DICT"), ("save_model", str(tmp_path / "out"))]
-    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()  # sharded, save_model would write nothing
+def test_save_adapter_under_fsdp_switches_to_a_full_state_dict_first(lora_trainer, tmp_path, monkeypatch):
+    """transformers' own Trainer.save_model and accelerate's own FSDP plugin, as fsdp_qlora.yaml makes it
+    (SHARDED_STATE_DICT checkpoints). FSDP itself cannot run on a CPU, so only what it would do differently
+    is stood in for: the trainer is told FSDP is on (as Trainer.__init__ sets it under accelerate launch),
+    and accelerate's get_state_dict, which would gather the shards, reads the unsharded model."""
+    from accelerate.utils import FullyShardedDataParallelPlugin
 
-    plain = FakeFsdpTrainer(fsdp=False)  # one GPU, DDP, CPU: the plugin is left alone
-    save_adapter(plain, tmp_path / "plain")
-    assert plain.calls == [("save_model", str(tmp_path / "plain"))]
+    plugin = FullyShardedDataParallelPlugin(state_dict_type="SHARDED_STATE_DICT")
+    monkeypatch.setattr(lora_trainer.accelerator.state, "fsdp_plugin", plugin, raising=False)
+    monkeypatch.setattr(lora_trainer, "is_fsdp_enabled", True)
+
+    lora_trainer.save_model(str(tmp_path / "plain_save"))  # what Trainer.save_model does on its own
+    assert not (tmp_path / "plain_save" / "adapter_model.safetensors").exists()
+
+    save_adapter(lora_trainer, tmp_path / "out")
+    assert "FULL_STATE_DICT" in str(plugin.state_dict_type)
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file() and (tmp_path / "out" / "adapter_config.json").is_file()
+    from safetensors.torch import load_file
+
+    saved = load_file(tmp_path / "out" / "adapter_model.safetensors")
+    assert saved and all("lora_" in k for k in saved)  # the adapter, not the base weights
+
+
+def test_save_adapter_without_fsdp_leaves_the_plugin_alone(lora_trainer, tmp_path):
+    assert lora_trainer.is_fsdp_enabled is False
+    save_adapter(lora_trainer, tmp_path / "plain")  # one GPU, DDP, CPU
     assert (tmp_path / "plain" / "adapter_model.safetensors").is_file()
+    assert getattr(lora_trainer.accelerator.state, "fsdp_plugin", None) is None
 
 
 def test_fsdp_config_keeps_sharded_checkpoints():
