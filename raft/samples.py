@@ -6,7 +6,10 @@
   chunk id and the question's number, so choices never depend on the order in which teacher calls
   finish (a resumed run makes the same rows as an uninterrupted one).
 - ``HardDistractors``: BM25 (bm25s) over the chunk texts; for each chunk, the most similar other
-  chunks (never the chunk itself, never a chunk with the same text).
+  chunks (never the chunk itself, never a chunk with the same text, never a chunk that overlaps its
+  text: a shared run of ``OVERLAP_WORDS`` words, or a neighbour in the same document when chunks
+  overlap). A hard distractor must not hold the answer either (``contains_answer``): raft.kinds.raft
+  checks that once the teacher has answered and redraws (``build_sample(..., exclude=...)``).
 - ``build_sample``: ``distractors`` other chunks (random or hard); with probability ``p`` the oracle
   is among the documents, otherwise it is replaced by one more distractor (the target answer stays
   the same and ``oracle_index`` is None); documents shuffled. The teacher always answers with the
@@ -101,10 +104,37 @@ def make_rng(seed: int, chunk_id: str, k: int) -> random.Random:
     return random.Random(f"{seed}:{chunk_id}:{k}")
 
 
-class HardDistractors:
-    """For each chunk, the other chunks ranked by BM25 similarity of their text to its text."""
+OVERLAP_WORDS = 8  # two chunks sharing a run of this many words share text (an overlapping window)
 
-    def __init__(self, texts: list[str], queries: list[int], k: int):
+
+def _word_grams(text: str, n: int = OVERLAP_WORDS) -> set[tuple[str, ...]]:
+    words = text.split()
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def shares_text(a: str, b: str, n: int = OVERLAP_WORDS) -> bool:
+    """True when ``a`` and ``b`` share a run of ``n`` whitespace-separated words (or one holds the other)."""
+    if a in b or b in a:
+        return True
+    grams = _word_grams(a, n)
+    return bool(grams) and not grams.isdisjoint(_word_grams(b, n))
+
+
+def contains_answer(text: str, answer: str) -> bool:
+    """True when ``text`` holds the final ``answer`` (both HotpotQA-normalised, on word boundaries);
+    yes / no / empty answers are never said to be contained."""
+    norm = normalize_answer(answer)
+    if norm in ("", "yes", "no", "noanswer"):
+        return False
+    return f" {norm} " in f" {normalize_answer(text)} "
+
+
+class HardDistractors:
+    """For each chunk, the other chunks ranked by BM25 similarity of their text to its text, without
+    the chunks that overlap it: the same text, a shared run of words (``shares_text``) or
+    ``neighbours(i, j)`` (e.g. the next chunk of the same document when chunks overlap)."""
+
+    def __init__(self, texts: list[str], queries: list[int], k: int, neighbours=None):
         import bm25s
 
         self.texts = texts
@@ -112,28 +142,38 @@ class HardDistractors:
         retriever = bm25s.BM25()
         retriever.index(tokens, show_progress=False)
         k = min(len(texts), k + 1)
+        self.raw: dict[int, list[int]] = {}  # the old rule: only the chunk itself and its text left out
         self.ranked: dict[int, list[int]] = {}
         if queries and k > 0:
             hits, _ = retriever.retrieve([tokens[i] for i in queries], k=k, show_progress=False)
             for i, row in zip(queries, hits.tolist(), strict=True):
-                self.ranked[i] = [int(j) for j in row if j != i and texts[j] != texts[i]]
+                raw = [int(j) for j in row if j != i and texts[j] != texts[i]]
+                self.raw[i] = raw
+                self.ranked[i] = [j for j in raw if not ((neighbours and neighbours(i, j)) or shares_text(texts[i], texts[j]))]
 
     def candidates(self, index: int) -> list[int]:
         return self.ranked.get(index, [])
 
+    def skipped_overlap(self, index: int, count: int) -> int:
+        """How many of the ``count`` chunks the old rule would have taken overlap the chunk's text."""
+        clean = set(self.candidates(index))
+        return sum(j not in clean for j in self.raw.get(index, [])[:count])
+
 
 def pick_distractors(
-    rng: random.Random, texts: list[str], oracle: int, count: int, ranked: list[int] | None = None
+    rng: random.Random, texts: list[str], oracle: int, count: int, ranked: list[int] | None = None, exclude=None
 ) -> list[int]:
     """``count`` distinct chunk indices other than the oracle (and not its text): the ranked ones
-    first (hard strategy), then random ones."""
+    first (hard strategy), then random ones; never one for which ``exclude(j)`` is true (fewer than
+    ``count`` when too few are left). Excluding changes no draw as long as no excluded chunk would
+    have been chosen: the same picks, in the same places."""
     n = len(texts)
     chosen: list[int] = []
     seen = {oracle}
     for j in ranked or []:
         if len(chosen) == count:
             return chosen
-        if j not in seen and texts[j] != texts[oracle]:
+        if j not in seen and texts[j] != texts[oracle] and not (exclude and exclude(j)):
             seen.add(j)
             chosen.append(j)
     available = n - 1
@@ -146,11 +186,12 @@ def pick_distractors(
             if misses > 50 * count + 100:  # nearly all chunks taken: scan in random order instead
                 rest = [i for i in range(n) if i not in seen]
                 rng.shuffle(rest)
-                chosen.extend(i for i in rest[: count - len(chosen)] if texts[i] != texts[oracle])
+                rest = [i for i in rest if texts[i] != texts[oracle] and not (exclude and exclude(i))]
+                chosen.extend(rest[: count - len(chosen)])
                 break
             continue
         seen.add(j)
-        if texts[j] != texts[oracle]:
+        if texts[j] != texts[oracle] and not (exclude and exclude(j)):
             chosen.append(j)
     return chosen
 
@@ -160,6 +201,7 @@ class Sample:
     documents: list[str]  # what the student sees, shuffled
     oracle_index: int | None  # position of the oracle in documents, None when it was dropped
     teacher_documents: list[str]  # what the teacher answers from (always holds the oracle)
+    picks: tuple[int, ...] = ()  # the chunks drawn as distractors (the last one the spare that replaces a dropped oracle)
 
 
 def build_sample(
@@ -170,18 +212,20 @@ def build_sample(
     p: float,
     answer_context: str = "oracle_and_distractors",
     ranked: list[int] | None = None,
+    exclude=None,
 ) -> Sample:
-    """One RAFT sample for the chunk at ``oracle`` (see the module docstring)."""
-    picks = pick_distractors(rng, texts, oracle, distractors + 1, ranked)
+    """One RAFT sample for the chunk at ``oracle`` (see the module docstring); ``exclude(j)``: chunks
+    never drawn (the same sample, but for the excluded chunks it would have held)."""
+    picks = pick_distractors(rng, texts, oracle, distractors + 1, ranked, exclude)
     main, spare = picks[:distractors], picks[distractors:]
     keep = rng.random() < p
     order = [oracle, *main]
     rng.shuffle(order)
     teacher_docs = [texts[i] for i in order] if answer_context == "oracle_and_distractors" else [texts[oracle]]
     if keep:
-        return Sample([texts[i] for i in order], order.index(oracle), teacher_docs)
+        return Sample([texts[i] for i in order], order.index(oracle), teacher_docs, tuple(picks))
     student = [texts[spare[0]] if i == oracle else texts[i] for i in order] if spare else [texts[i] for i in main]
-    return Sample(student, None, teacher_docs)
+    return Sample(student, None, teacher_docs, tuple(picks))
 
 
 # ----------------------------------------------------------------------------------------- answers

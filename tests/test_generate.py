@@ -20,8 +20,8 @@ from raft.generate import command, output, pipeline
 from raft.hotpot import hotpot_chunks, load_hotpot, paragraph_text, paragraphs
 from raft.kinds.raft import COLUMNS
 from raft.kinds.raft import Kind as RaftKind
-from raft.prompts import student_example, student_prompt
-from raft.samples import normalize_question, parse_answer
+from raft.prompts import ANSWER_TAG, student_example, student_prompt
+from raft.samples import contains_answer, normalize_question, parse_answer
 from raft.store import Store
 from raft.teacher import Reply, Teacher
 from raft.testing import TeacherBehaviour, TeacherServer
@@ -231,6 +231,124 @@ def test_hard_distractors_run(tmp_path, teacher, shared_data, hotpot_texts):
     rows = read_rows(tmp_path / "out")
     check_rows(rows, hotpot_texts)
     assert len(rows) == 6
+
+
+def _split(out: Path) -> tuple[list[dict], list[dict]]:
+    return tuple([json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()] for name in ("train", "test"))
+
+
+def test_split_keeps_the_questions_of_one_chunk_together(tmp_path, teacher, shared_data):
+    """questions_per_chunk=3: a test question's oracle chunk is never the oracle of a training question."""
+    args = ("limit=12", "questions_per_chunk=3", "test_size=0.25")
+    result = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, *args), progress=False)
+    train, test = _split(tmp_path / "out")
+    n = len(train) + len(test)
+    assert n == result["accepted"] >= 30 and len({r["chunk_id"] for r in train + test}) == 12
+    assert {r["chunk_id"] for r in train}.isdisjoint({r["chunk_id"] for r in test})
+    assert abs(len(test) - 0.25 * n) <= 2  # whole chunks of three questions: close to the configured share
+    assert "train/test split by oracle chunk (12 of them for" in (tmp_path / "out" / "README.md").read_text()
+    again = generate.main(hotpot_cfg(tmp_path, teacher, shared_data, *args, out="again"), progress=False)
+    assert again["calls_new"] == result["calls_new"] and _split(tmp_path / "again") == (train, test)  # deterministic by seed
+
+
+def test_split_with_overlapping_chunks_keeps_each_document_on_one_side(tmp_path, teacher, tiny_model):
+    cfg = load_config("generate", ["recipe=docs", f"input={REPO / 'raft' / 'demo'}", f"output={tmp_path / 'out'}", f"tokenizer={tiny_model}",
+                                   "chunk_size=64", "chunk_overlap=16", "min_chunk_tokens=8", "test_size=0.3",
+                                   f"teacher.base_url={teacher.base_url}"])
+    result = generate.main(cfg, progress=False)
+    train, test = _split(tmp_path / "out")
+    assert result["accepted"] == len(train) + len(test) >= 30 and len({r["source"] for r in train + test}) == 3
+    assert test and {r["source"] for r in train}.isdisjoint({r["source"] for r in test})  # neighbours share text
+    assert "train/test split by source document (3 of them" in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("sizes", "test_size"), [([3] * 12, 0.25), ([1, 2, 3] * 9, 0.1), ([1] * 37, 0.1), ([5, 1], 0.5), ([4], 0.3)])
+def test_grouped_split_keeps_groups_whole_close_to_the_share_and_by_seed(sizes, test_size):
+    groups = [f"g{g}" for g, size in enumerate(sizes) for _ in range(size)]
+    train, test = output.split_groups(groups, test_size, 42)
+    assert sorted(train + test) == list(range(len(groups)))
+    assert {groups[i] for i in train}.isdisjoint({groups[i] for i in test})
+    if len(sizes) > 1:
+        assert train and test and abs(len(test) - test_size * len(groups)) <= max(sizes)
+    else:
+        assert test == []
+    assert output.split_groups(groups, test_size, 42) == (train, test)
+    if max(sizes) == 1:  # one row per group: exactly the row split of today
+        assert (train, test) == output.split_order(len(groups), test_size, 42)
+
+
+def _overlaps(row: dict, chunks: dict[str, Chunk], by_text: dict[str, Chunk]) -> bool:
+    from raft.samples import shares_text
+
+    oracle = chunks[row["chunk_id"]]
+    others = [by_text[d] for d in row["documents"] if d != oracle.text]
+    return any(shares_text(oracle.text, c.text) or (c.source == oracle.source and abs(c.position - oracle.position) == 1) for c in others)
+
+
+def test_hard_distractors_never_overlap_the_oracle(tmp_path, teacher, tiny_model, capsys):
+    """chunk_overlap > 0: the neighbouring chunk of the same document is the most BM25-similar one; it
+    holds the oracle's text, so it is skipped, and the run says how many were."""
+    from raft.chunking import load_chunks
+
+    cfg = load_config("generate", ["recipe=docs", f"input={REPO / 'raft' / 'demo'}", f"output={tmp_path / 'out'}", f"tokenizer={tiny_model}",
+                                   "chunk_size=64", "chunk_overlap=16", "min_chunk_tokens=8", "distractor_strategy=hard", "p=1",
+                                   f"teacher.base_url={teacher.base_url}"])
+    result = generate.main(cfg, progress=False)
+    pool = load_chunks(REPO / "raft" / "demo", str(tiny_model), 64, 16, 8).chunks
+    chunks, by_text = {c.id: c for c in pool}, {c.text: c for c in pool}
+    rows = read_rows(tmp_path / "out")
+    assert len(rows) >= 25 and not any(_overlaps(r, chunks, by_text) for r in rows)
+    assert result["hard_skipped_overlap"] >= len(rows) // 3  # the old rule took a neighbour for many of them
+    assert not any(contains_answer(d, r["final_answer"]) for r in rows for d in r["documents"] if d != chunks[r["chunk_id"]].text)
+    printed = capsys.readouterr().out
+    assert f"hard_skipped_overlap: {result['hard_skipped_overlap']}" in printed and "hard_skipped_answer: " in printed
+
+
+ISLANDS = ["Zanzibar", "Mafia", "Pemba", "Unguja", "Latham", "Chumbe", "Bawe", "Changuu"]
+
+
+class IslandTeacher(Teacher):
+    """answer_context=oracle: sees only the oracle; answers with the island it is about (or ``fixed``)."""
+
+    def __init__(self, fixed: str = ""):
+        self.fixed, self.parallelism = fixed, 4
+
+    async def ask(self, messages):
+        text = messages[-1]["content"]
+        if "<CHUNK>" in text:
+            number = re.search(r"Island notes (\d+)", text).group(1)
+            return Reply(f"1. Which island do notes {number} describe?", 5, 5)
+        name = self.fixed or re.search(r"The island of (\w+) is", text).group(1)
+        return Reply(f"The notes name it.\n{ANSWER_TAG} {name}", 5, 5)
+
+
+def island_docs(folder: Path) -> Path:
+    """Eight one-chunk notes about islands, much alike (no long run of words in common); each but the
+    last names the next island too."""
+    folder.mkdir()
+    for i, name in enumerate(ISLANDS):
+        also = f" Ferries {i} also sail on to {ISLANDS[i + 1]}." if i + 1 < len(ISLANDS) else ""
+        (folder / f"{i}_{name.lower()}.txt").write_text(
+            f"Island notes {i}. The island of {name} is in the warm ocean. Its harbor {i} has fishing boats. "
+            f"Spice markets {i} open at dawn, and ferries {i} leave for the coast.{also} Visitors {i} arrive by ferry.\n")
+    return folder
+
+
+def test_hard_distractors_that_hold_the_answer_are_redrawn_or_the_row_rejected(tmp_path, shared_data, tiny_model, monkeypatch, capsys):
+    docs = island_docs(tmp_path / "islands")
+    args = ["recipe=docs", f"input={docs}", f"tokenizer={tiny_model}", "min_chunk_tokens=8", "distractor_strategy=hard",
+            "distractors=3", "p=1", "answer_context=oracle", "require_quote=false", "test_size=0.25"]
+    monkeypatch.setattr(command, "make_teacher", lambda cfg: IslandTeacher())
+    result = generate.main(load_config("generate", [*args, f"output={tmp_path / 'out'}"]), progress=False)
+    rows = read_rows(tmp_path / "out")
+    assert result["accepted"] == len(rows) == 8 and result["hard_skipped_answer"] >= 1
+    for r in rows:  # the chunk naming the next island never shows up as a distractor of that island's question
+        assert [d for d in r["documents"] if contains_answer(d, r["final_answer"])] == [r["documents"][r["oracle_index"]]]
+    assert f"hard_skipped_answer: {result['hard_skipped_answer']}" in capsys.readouterr().out
+    # every chunk holds the answer ("ocean"): no clean distractor is left, so each row is rejected with its reason
+    monkeypatch.setattr(command, "make_teacher", lambda cfg: IslandTeacher(fixed="warm ocean"))
+    empty = main_accepting_nothing(load_config("generate", [*args, f"output={tmp_path / 'ocean'}"]))
+    assert empty["rejected"] == {"answer_in_distractors": 8}
 
 
 def test_every_concurrent_request_is_sent_before_the_first_reply(tmp_path, teacher, shared_data, monkeypatch):

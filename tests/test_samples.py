@@ -14,11 +14,13 @@ from raft.samples import (
     build_sample,
     check_answer,
     clean_question,
+    contains_answer,
     load_eval_questions,
     make_rng,
     parse_answer,
     parse_questions,
     pick_distractors,
+    shares_text,
 )
 from raft.testing import fake_answer, fake_questions
 
@@ -118,6 +120,55 @@ def test_hard_distractors_are_similar_and_never_the_oracle():
     assert set(hard.candidates(3)[:1]) == {4}
     s = build_sample(make_rng(0, "c", 0), texts, 0, 2, 1.0, ranked=hard.candidates(0))
     assert sorted(d for d in s.documents if d != texts[0]) == sorted([texts[1], texts[2]])
+
+
+def test_hard_distractors_skip_chunks_that_overlap_the_oracle():
+    """An overlapping window (a shared run of words) or a declared neighbour is never a hard distractor,
+    however similar: it holds the oracle's own text. The old rule's skips are counted."""
+    base = "The ferry to the island leaves the harbor at seven and returns at noon every day of the week"
+    texts = [
+        base + " in summer.",  # 0: the oracle
+        "returns at noon every day of the week in summer. The ferry to the island also carries bicycles and dogs.",  # 1: its next window
+        "A ferry leaves the island harbor at noon; the island ferry returns at seven each week.",  # 2: similar, no shared run
+        "The island harbor ferry: summer ferry times for the week, noon and seven.",  # 3: similar
+        "Volcanoes erupt when magma rises through the crust.",
+        "Magma, lava and ash: how a volcano erupts.",
+        "Interest rates moved the stock market on Monday.",
+    ]
+    plain = HardDistractors(texts, [0], k=6)
+    assert 1 in plain.raw[0][:3]  # the old rule ranks the overlapping window among the top
+    assert 1 not in plain.candidates(0) and {2, 3} <= set(plain.candidates(0)[:3])
+    assert plain.skipped_overlap(0, 3) == 1
+    s = build_sample(make_rng(0, "c", 0), texts, 0, 2, 1.0, ranked=plain.candidates(0))
+    assert texts[1] not in s.documents and sorted(s.picks[:2]) == [2, 3]
+    near = HardDistractors(texts, [0], k=6, neighbours=lambda i, j: j == 2)  # e.g. the same document's next chunk
+    assert 2 not in near.candidates(0) and 1 not in near.candidates(0) and near.skipped_overlap(0, 3) == 2
+    assert shares_text(texts[0], texts[1]) and not shares_text(texts[0], texts[2])
+
+
+def test_contains_answer_on_word_boundaries_after_normalisation():
+    assert contains_answer("It lies on the Seine, in Paris.", "paris")
+    assert contains_answer("The Seine River flows.", "the Seine river")
+    assert not contains_answer("Parisian cafes.", "Paris")
+    assert not contains_answer("Yes, no, maybe.", "yes") and not contains_answer("anything", "")
+
+
+def test_excluded_distractors_are_replaced_in_place_and_nothing_else_changes():
+    """The redraw once the answer is known: the same sample (same oracle draw, same shuffle), without the
+    distractor that holds the answer (the next clean candidates move up); too few left: fewer picks."""
+    ranked = [5, 6, 7, 8, 9]
+    for seed in range(20):
+        for p in (1.0, 0.0):
+            before = build_sample(make_rng(seed, "c", 0), TEXTS, 0, 3, p, ranked=ranked)
+            same = build_sample(make_rng(seed, "c", 0), TEXTS, 0, 3, p, ranked=ranked, exclude=lambda j: j == 9)
+            assert same == before  # nothing excluded was drawn: identical
+            after = build_sample(make_rng(seed, "c", 0), TEXTS, 0, 3, p, ranked=ranked, exclude=lambda j: j == 6)
+            assert before.picks == (5, 6, 7, 8) and after.picks == (5, 7, 8, 9)
+            assert after.oracle_index == before.oracle_index
+            moved = {TEXTS[6]: TEXTS[7], TEXTS[7]: TEXTS[8], TEXTS[8]: TEXTS[9]}  # the next candidate moves up
+            assert after.documents == [moved.get(d, d) for d in before.documents] and TEXTS[6] not in after.documents
+    short = pick_distractors(make_rng(0, "c", 0), TEXTS[:5], 0, 4, [1, 2, 3, 4], exclude=lambda j: j in (2, 3))
+    assert short == [1, 4]
 
 
 def _answer(quote: str, final: str = "Paris") -> str:

@@ -2,7 +2,8 @@
 
 At the end of a run the kept rows (raft.generate.pipeline) are sorted by id, split into train and
 test exactly as ``Dataset.train_test_split`` would with the run's seed (or as the kind's ``split_of``
-says), copied line by line into
+says; or, when the kind has a ``split_group(row_id)``, by whole groups: every row of a group, e.g.
+the questions about one oracle chunk, on the same side, see ``split_groups``), copied line by line into
 ``train.jsonl`` / ``test.jsonl`` (test rows through the kind's ``held_out``), and the DatasetDict is built from those files (Arrow,
 memory-mapped) with the kind's features. ``rejects.jsonl`` gets the rejects in id order, and
 ``README.md`` a dataset card: the kind's description and columns, the teacher, the counts, the
@@ -40,6 +41,38 @@ def split_order(n: int, test_size: float, seed: int) -> tuple[list[int], list[in
     return permutation[n_test:], permutation[:n_test]
 
 
+def split_groups(groups: list[str], test_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions of the train and test rows when rows of the same group stay together: the groups (in
+    order of first appearance) in a seeded permutation, taken into test in that order while that
+    brings the test rows closer to ``ceil(n * test_size)`` (a group that would overshoot by more than
+    it helps is passed over); train keeps at least one group. When every group is one row this is
+    exactly ``split_order``."""
+    import numpy as np
+
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    n, keys = len(groups), list(members)
+    target = min(n - 1, max(1, math.ceil(n * test_size))) if n >= 2 and test_size > 0 else 0
+    if target == 0 or len(keys) < 2:
+        return list(range(n)), []
+    order = [keys[i] for i in np.random.default_rng(seed).permutation(len(keys)).tolist()]
+    chosen: set[str] = set()
+    taken = 0
+    for g in order:
+        if taken >= target:
+            break
+        size = len(members[g])
+        if taken + size <= target or (taken + size - target < target - taken and taken + size < n):
+            chosen.add(g)
+            taken += size
+    if not chosen:  # every group overshoots: the smallest one, first in the permutation
+        chosen.add(min(order, key=lambda g: len(members[g])))
+    test = [i for g in order if g in chosen for i in members[g]]
+    train = [i for g in order if g not in chosen for i in members[g]]
+    return train, test
+
+
 def finalize(run: Run, out: Path) -> dict[str, int]:
     """Sort the kept rows by id, split them, write the output folder (JSONL first, then the datasets)."""
     import datasets
@@ -47,9 +80,20 @@ def finalize(run: Run, out: Path) -> dict[str, int]:
     cfg, features = run.cfg, run.kind.features()
     rows = sorted(run.kept.values())  # (row id, offset, length), in id order
     fixed = [run.kind.split_of(r[0]) for r in rows]
+    group_of = getattr(run.kind, "split_group", None)
     if any(fixed):  # the kind's own split (e.g. by person)
         train = [i for i, s in enumerate(fixed) if s == "train"]
         test = [i for i, s in enumerate(fixed) if s == "test"]
+    elif group_of is not None:  # whole groups (e.g. all questions about one oracle chunk) on one side
+        groups = [group_of(r[0]) for r in rows]
+        train, test = split_groups(groups, cfg.test_size, cfg.seed)
+        if len(set(groups)) < len(groups):
+            label = getattr(run.kind, "split_group_label", "group")
+            run.kind.notes.append(
+                f"train/test split by {label} ({len(set(groups))} of them for {len(groups)} rows, so no test question shares "
+                f"its {label} with a training question): test {len(test)} rows = {len(test) / max(len(groups), 1):.1%} "
+                f"(test_size={cfg.test_size})"
+            )
     else:
         train, test = split_order(len(rows), cfg.test_size, cfg.seed)
     counts = {"train": len(train), "test": len(test)}

@@ -13,6 +13,13 @@ empty ones, answers that quote nothing (``require_quote``), replies cut at the t
 (``truncated``), answers longer than the student's evaluation budget (``too_long``, 800 student
 tokens), evaluation questions and duplicates. All choices come from a generator seeded per
 (chunk, question), so they never depend on the order in which calls finish.
+
+Hard distractors never overlap the oracle's text (a shared run of words, or the neighbouring chunk of
+the same document when ``chunk_overlap`` > 0) and never hold the final answer: once the teacher has
+answered, such distractors are replaced by the next clean candidates, or the row is rejected as
+``answer_in_distractors``; the summary counts the skipped candidates (``hard_skipped_overlap`` /
+``hard_skipped_answer``). The train/test split keeps all questions about one oracle chunk (with
+``chunk_overlap`` > 0: one source document) on the same side (``split_group``).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from raft.samples import (
     HardDistractors,
     build_sample,
     check_answer,
+    contains_answer,
     load_eval_questions,
     make_rng,
     normalize_question,
@@ -161,7 +169,30 @@ class Kind(BaseKind):
         self.count_tokens = self._student_counter()
         self.hard = None
         if s.distractor_strategy == "hard":
-            self.hard = HardDistractors(self.texts, list(range(work)), s.distractors + 1 + HARD_EXTRA)
+            self.hard = HardDistractors(self.texts, list(range(work)), s.distractors + 1 + HARD_EXTRA, self._neighbours)
+            # candidates the old rule would have taken: overlapping the oracle's text / holding the final answer
+            self.counters = (*type(self).counters, "hard_skipped_overlap", "hard_skipped_answer")
+            self.notes.append("hard distractors: never a chunk that overlaps the oracle's text (a shared run of words, or the "
+                              "neighbouring chunk of the same document when chunk_overlap > 0) nor one that holds the final "
+                              "answer (redrawn once the teacher has answered; rejected as answer_in_distractors when none is left)")
+
+    def _neighbours(self, i: int, j: int) -> bool:
+        """Chunks i and j overlap by construction: consecutive chunks of one document with chunk_overlap > 0."""
+        a, b = self.chunks[i], self.chunks[j]
+        return self.cfg.chunk_overlap > 0 and a.source == b.source and abs(a.position - b.position) <= 1
+
+    @property
+    def split_group_label(self) -> str:
+        return "source document" if self.cfg.chunk_overlap > 0 else "oracle chunk"
+
+    def split_group(self, row_id: str) -> str:
+        """The group a row is split with (raft.generate.output): its oracle chunk, so no test question's
+        oracle is the oracle of a training question; with chunk_overlap > 0 its whole source document
+        (neighbouring chunks share text)."""
+        chunk_id = row_id.rsplit("#", 1)[0]
+        if self.cfg.chunk_overlap > 0 and chunk_id in self.index:
+            return f"source:{self.chunks[self.index[chunk_id]].source}"
+        return f"chunk:{chunk_id}"
 
     def _student_counter(self):
         """Counts answer tokens with the student's tokenizer, or None (the teacher's own counts are used)."""
@@ -204,6 +235,8 @@ class Kind(BaseKind):
             if norm in self.eval_questions:
                 self._reject(run, row_id, chunk, "eval_question", question, reply.text)
                 continue
+            if self.hard is not None:
+                run.count("hard_skipped_overlap", self.hard.skipped_overlap(index, s.distractors + 1))
             jobs.append(self.answer(run, row_id, chunk, question, norm, self.sample(index, k, s.p)))
         if len(jobs) == 1:  # the common case: no task to create
             await jobs[0]
@@ -227,6 +260,16 @@ class Kind(BaseKind):
         if length > s.max_answer_tokens:  # the student would be cut off in evaluation: never train on it
             self._reject(run, row_id, chunk, "too_long", question, reply.text)
             return
+        if self.hard is not None:  # a hard distractor that holds the answer is a false negative: redraw it
+            index, k = self.index[chunk.id], int(row_id.rsplit("#", 1)[1])
+            bad = sum(contains_answer(self.texts[j], verdict.final_answer) for j in sample.picks)
+            if bad:
+                run.count("hard_skipped_answer", bad)
+                clean = self.sample(index, k, s.p, verdict.final_answer)
+                if len(clean.picks) < len(sample.picks):
+                    self._reject(run, row_id, chunk, "answer_in_distractors", question, reply.text)
+                    return
+                sample = clean
         row = {
             "id": row_id,
             "question": question,
@@ -240,13 +283,18 @@ class Kind(BaseKind):
         }
         run.keep(row, norm)
 
-    def sample(self, index: int, k: int, p: float):
+    def sample(self, index: int, k: int, p: float, answer: str | None = None):
         """The documents of question ``k`` of chunk ``index``; the same draws whatever ``p`` is, so the
-        oracle is shown in training when u < p and in the test split when u < test_p (same u)."""
+        oracle is shown in training when u < p and in the test split when u < test_p (same u). With hard
+        distractors and the final ``answer``, chunks that hold the answer are never drawn (the same
+        sample, the offending distractors replaced by the next candidates)."""
         s = self.cfg.raft
         ranked = self.hard.candidates(index) if self.hard else None
         rng = make_rng(self.cfg.seed, self.chunks[index].id, k)
-        return build_sample(rng, self.texts, index, s.distractors, p, s.answer_context, ranked)
+        exclude = None
+        if self.hard is not None and answer is not None:
+            exclude = lambda j: contains_answer(self.texts[j], answer)  # noqa: E731
+        return build_sample(rng, self.texts, index, s.distractors, p, s.answer_context, ranked, exclude)
 
     # ------------------------------------------------------------------ outputs
     def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +302,7 @@ class Kind(BaseKind):
         always), the other documents and their order as generated; the answer is unchanged (the
         teacher always answered with the oracle in view)."""
         k = int(row["id"].rsplit("#", 1)[1])
-        sample = self.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p)
+        sample = self.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p, row["final_answer"])
         if sample.documents == row["documents"]:
             return row
         student = student_example(sample.documents, row["question"], row["cot_answer"])
