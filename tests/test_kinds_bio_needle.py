@@ -113,6 +113,17 @@ def test_bad_inputs_are_one_line_errors_and_lose_nothing(tmp_path, people, tiny_
     assert teacher.stats.requests == 0  # both stopped before any teacher call
 
 
+@pytest.mark.parametrize("setting", ["input", "bio_needle.eval_input", "bio_needle.haystack"])
+def test_binary_jsonl_is_a_one_line_error_naming_the_file(tmp_path, people, tiny_model, teacher, setting):
+    binary = tmp_path / "photo.jsonl"  # e.g. a PNG saved under the wrong name
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\xfa" + bytes(range(256)) * 4)
+    with pytest.raises(ConfigError) as e:
+        generate.main(bio_cfg(tmp_path, people, tiny_model, teacher, f"{setting}={binary}"), progress=False)
+    message = str(e.value)
+    assert str(binary) in message and "\n" not in message and "utf-8" in message.lower(), message
+    assert teacher.stats.requests == 0
+
+
 def test_kill_then_rerun_gives_the_same_dataset(tmp_path, people, tiny_model, teacher, kill_and_rerun):
     teacher.reset(TeacherBehaviour(latency=0.2))
     args = [

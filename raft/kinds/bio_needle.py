@@ -28,7 +28,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raft.config import ConfigError, check_all, read_jsonl
+from raft.config import ConfigError, check_all, first_line, read_jsonl
 from raft.kinds import Estimate, PromptTokens
 from raft.kinds import Kind as BaseKind
 
@@ -58,10 +58,16 @@ def is_raw(source: str) -> bool:
     path = Path(source)
     if not path.exists():
         return "/" in source and not source.startswith((".", "/"))  # owner/name: the hub
-    if path.suffix == ".parquet":
+    if path.suffix == ".parquet" or path.is_dir():  # a folder of wiki_bio files: raft.wiki_bio reads it
         return True
-    with path.open(encoding="utf-8") as f:
-        first = f.readline()
+    try:
+        with path.open("rb") as f:
+            first = f.readline().decode("utf-8")
+    except UnicodeDecodeError as e:  # a binary file (or another encoding) named .jsonl
+        raise ConfigError(f"input {path}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at position {e.start}); "
+                          "expected a JSONL of {name, bio} biographies or wiki_bio rows, or a .parquet file") from None
+    except OSError as e:
+        raise ConfigError(f"input {path}: cannot read ({first_line(e)})") from None
     try:
         return "target_text" in json.loads(first)
     except (json.JSONDecodeError, TypeError):
