@@ -249,6 +249,9 @@ class EvaluateConfig:
     num_concurrent: int = _f(16, "requests in flight at once with local-chat-completions (the server batches them)")
     max_model_len: int | None = _f(None, "vllm context length (null: longest prompt in tokens + max_new_tokens, rounded up to 256)")
     limit: int | None = _f(None, "evaluate only the first N questions")
+    allow_contaminated: bool = _f(False, "score an adapter on HotpotQA questions whose paragraphs its training data may show "
+                                         "(beyond its generate run's hotpot.eval_questions, or hotpot.chunks=published); "
+                                         "results.json then says so")
     output: str = _f("outputs/eval", "results folder: results JSON and per-sample outputs")
     label: str = _f("", "name of this run in reports (default: model and adapter)")
     tokenizer: str = _f("", "in2_probe: the tokenizer its prompts are built and measured in (empty: the model's; set it when model= is a served name)")

@@ -524,3 +524,89 @@ def test_cost_table_output_tokens_are_the_gold_labels_in_the_models_tokenizer(ti
     # a served name without a tokenizer: max_new_tokens, an upper bound
     tokens, how = _target_tokens(cfg("model=nobody/no-such-model", "max_new_tokens=256"), targets)
     assert tokens == 256 and "upper bound" in how and "nobody/no-such-model" in how
+
+
+# --------------------------------------------------------------------------------------------------
+# HotpotQA contamination: adapter -> its training data -> the generate run's hotpot.eval_questions
+# --------------------------------------------------------------------------------------------------
+
+
+def _trained_adapter(tmp_path: Path, *generate_args: str, record: str = "finetune_run.json") -> Path:
+    """An adapter folder as raft.finetune leaves it (what the check reads of it) and its data folder's recipe."""
+    from raft.config import save_config
+
+    data = tmp_path / "data"
+    save_config(load_config("generate", list(generate_args)), data)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    if record == "recipe.yaml":
+        save_config(load_config("finetune", ["recipe=tiny", "model=m", f"data={data}"]), adapter)
+    else:
+        (adapter / record).write_text(json.dumps({"data": str(data)}))
+    return adapter
+
+
+def test_hotpot_tasks_refuse_questions_the_adapters_training_data_shows(tmp_path, capsys):
+    adapter = _trained_adapter(tmp_path, "recipe=hotpot", "hotpot.eval_questions=50")
+    base = ["model=m", f"adapter={adapter}"]
+    with pytest.raises(ConfigError) as e:
+        check(cfg(*base, "tasks=[raft_hotpot_full]"))
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("raft_hotpot_full scores all 7405 HotpotQA dev questions, but adapter")
+    assert "hotpot.eval_questions=50: questions 51-7405 show paragraphs it trained on" in msg
+    assert "allow_contaminated=true" in msg and str(tmp_path / "data") in msg
+    with pytest.raises(ConfigError, match=r"raft_hotpot scores the first 1000 .* questions 51-1000 show"):
+        check(cfg(*base))  # raft_hotpot's 1,000 are past this run's 50
+    assert check(cfg(*base, "limit=50")) == ["raft_hotpot"]  # the questions no training row shows
+    assert check(cfg("model=m", "tasks=[raft_hotpot_full]")) == ["raft_hotpot_full"]  # a base model trained on none
+    capsys.readouterr()
+    assert check(cfg(*base, "tasks=[raft_hotpot_full]", "allow_contaminated=true")) == ["raft_hotpot_full"]
+    err = capsys.readouterr().err
+    assert "WARNING (allow_contaminated=true, recorded in results.json): raft_hotpot_full scores all 7405" in err
+    from raft.evaluate.run import write_results
+
+    allowed = cfg(*base, "tasks=[raft_hotpot_full]", "allow_contaminated=true", f"output={tmp_path / 'eval'}")
+    write_results({"results": {"raft_hotpot_full": {"f1,none": 0.5}}, "samples": {"raft_hotpot_full": []}, "config": {}}, allowed)
+    recorded = json.loads((tmp_path / "eval" / "results.json").read_text())["raft"]["contaminated"]
+    assert len(recorded) == 1 and recorded[0].startswith("raft_hotpot_full scores all 7405")
+
+    # the default run: 1,000 evaluated questions; the same chain through the adapter's recipe.yaml
+    default = _trained_adapter(tmp_path / "d", "recipe=hotpot", record="recipe.yaml")
+    assert check(cfg("model=m", f"adapter={default}")) == ["raft_hotpot"]
+    with pytest.raises(ConfigError, match="questions 1001-7405 show paragraphs it trained on"):
+        check(cfg("model=m", f"adapter={default}", "tasks=[raft_hotpot_full]"))
+    published = _trained_adapter(tmp_path / "p", "recipe=hotpot", "hotpot.chunks=published", record="train_summary.json")
+    with pytest.raises(ConfigError, match="made with hotpot.chunks=published: its rows show the evaluated questions' own paragraphs"):
+        check(cfg("model=m", f"adapter={published}", "limit=10"))
+    docs = _trained_adapter(tmp_path / "docs", "recipe=docs", "input=somewhere")
+    assert check(cfg("model=m", f"adapter={docs}", "tasks=[raft_hotpot_full]")) == ["raft_hotpot_full"]  # not HotpotQA
+
+
+def test_an_adapter_whose_data_cannot_be_traced_gets_a_warning(tmp_path, capsys):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    capsys.readouterr()
+    assert check(cfg("model=m", f"adapter={adapter}", "tasks=[raft_hotpot_full]")) == ["raft_hotpot_full"]
+    err = capsys.readouterr().err
+    assert "WARNING: raft_hotpot_full: cannot check which HotpotQA dev questions the adapter's training data shows" in err
+    (adapter / "finetune_run.json").write_text(json.dumps({"data": "my-org/raft-hotpot"}))  # a hub dataset
+    check(cfg("model=m", f"adapter={adapter}", "tasks=[raft_hotpot]"))
+    assert "data=my-org/raft-hotpot, which is not a raft.generate folder here" in capsys.readouterr().err
+
+
+def test_hotpot_task_question_counts_are_the_task_yamls():
+    from raft.evaluate.lineage import HOTPOT_TASK_QUESTIONS
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: None)
+    folder = REPO / "eval_tasks" / "raft_hotpot"
+    counts = {}
+    for path in folder.glob("*.yaml"):
+        task = yaml.load(path.read_text(), Loader=Loader)
+        counts[task["task"]] = task["dataset_kwargs"]["questions"]
+    assert counts == HOTPOT_TASK_QUESTIONS
+    assert "CONTAMINATED for a model fine-tuned on this repo's HotpotQA data" in (folder / "raft_hotpot_full.yaml").read_text()

@@ -10,6 +10,9 @@ Where the questions come from, first match wins:
 A local file may be in the original layout (``hotpot_dev_distractor_v1.json``) or the Hugging Face
 layout, JSON or JSONL (``raft.hotpot.load_hotpot``). The questions keep the official order; the task's
 ``dataset_kwargs.questions`` takes the first N (1,000 for ``raft_hotpot``, all for ``raft_hotpot_full``).
+``raft_hotpot_full`` is contaminated for a model trained on this repo's clean HotpotQA chunks (they are
+paragraphs of the questions after the first ``hotpot.eval_questions``); ``python -m raft.evaluate``
+refuses that combination (``raft.evaluate.lineage``), lm_eval cannot tell.
 Each context paragraph becomes one ``<DOCUMENT>`` in the given order, in the same student template
 the model was fine-tuned on (``raft.prompts.student_prompt``).
 """

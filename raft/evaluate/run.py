@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, EvaluateConfig, resource_dir, save_config, to_dict
 from raft.evaluate import backends
 from raft.evaluate.backends import BACKENDS, _check_model_loads, batch_size, model_args, prompt_tokens
+from raft.evaluate.lineage import hotpot_contamination
 from raft.metrics import extract_answer, score
 
 # task -> (metadata key, environment variable) read by the task's utils.load
@@ -132,6 +134,13 @@ def check(cfg: EvaluateConfig) -> list[str]:
 
     check_prices(cfg.prices)
     probe_metadata(cfg, tasks)  # in2_probe's settings: a bad one fails here
+    contaminated, unknown = hotpot_contamination(cfg.adapter, tasks, cfg.limit)
+    if contaminated and not cfg.allow_contaminated:
+        raise ConfigError(contaminated[0])
+    for line in contaminated:
+        print(f"WARNING (allow_contaminated=true, recorded in results.json): {line}", file=sys.stderr)
+    for line in unknown:
+        print(f"WARNING: {line}", file=sys.stderr)
     return tasks
 
 
@@ -257,7 +266,11 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
         with (out / f"samples_{task}.jsonl").open("w", encoding="utf-8") as f:
             for s in rows:
                 f.write(json.dumps(sample_row(s, task), ensure_ascii=False, default=handle_non_serializable) + "\n")
-    record = _nan_to_null({"raft": run_info(cfg), "raft_config": to_dict(cfg), **results})
+    info = run_info(cfg)
+    contaminated, _ = hotpot_contamination(cfg.adapter, list(samples) or task_names(cfg), cfg.limit)
+    if contaminated:  # scored with allow_contaminated=true: the result says so
+        info["contaminated"] = contaminated
+    record = _nan_to_null({"raft": info, "raft_config": to_dict(cfg), **results})
     path = out / "results.json"
     path.write_text(
         json.dumps(record, indent=2, ensure_ascii=False, default=handle_non_serializable), encoding="utf-8"
