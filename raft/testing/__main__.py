@@ -1,4 +1,5 @@
 """``python -m raft.testing serve [--port 8000] [--latency S] [--capacity N]`` | ``tiny-model DIR`` |
+``smollm2 [DIR]`` (the real SmolLM2-135M-Instruct as a transformers folder: raft.testing.smollm2) |
 ``screenshots DIR [--shared PATH]`` (the README's screenshots: raft.testing.screenshots)."""
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ def main(argv: list[str]) -> None:
         from raft.testing.screenshots import main as screenshots
 
         screenshots(argv[1:])
+    elif argv[:1] == ["smollm2"] and len(argv) <= 2:
+        from raft.testing.smollm2 import SmolLM2Error, build_smollm2
+
+        try:
+            print(build_smollm2(argv[1] if len(argv) == 2 else None))
+        except SmolLM2Error as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
     elif len(argv) == 2 and argv[0] == "tiny-model":
         print(build_tiny_model(argv[1]))
     else:

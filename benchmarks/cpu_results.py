@@ -1,0 +1,168 @@
+"""Results at CPU scale: the real SmolLM2-135M-Instruct, base vs RAFT, measured with the README's commands.
+
+    python benchmarks/cpu_results.py                    # every stage not done yet (resumes), then the table
+    python benchmarks/cpu_results.py --only docs        # the raft_domain block only (docs run)
+    python benchmarks/cpu_results.py --table            # print the README table from the stored results
+
+Each stage runs one documented command as a subprocess (the line is stored with its wall time and
+date) and its results are kept in ``benchmarks/results/cpu_results.json`` as soon as it ends, so an
+interrupted run goes on where it stopped. The teacher is the local stand-in (``raft.testing`` server
+on 127.0.0.1: questions "Which words follow «4-word phrase» in the text?", answers that quote the
+document holding the phrase); the student is SmolLM2-135M-Instruct (``raft.testing.smollm2``).
+
+- docs: ``raft.generate recipe=docs`` over ../shared/data/docs with ``test_p=0.8`` (the held-out rows
+  in the training mix, so ``raft_domain`` has questions with and without the oracle in view), then
+  ``raft_domain`` and ``raft_domain_retrieval`` (BM25 over the run's chunks, k=4) for the base model
+  and for ``raft.finetune recipe=smollm2_cpu``'s adapter.
+- hotpot: ``raft.generate recipe=hotpot`` on the shared first 100 dev questions with
+  ``hotpot.eval_questions=50`` (clean chunks from questions 50-99), fine-tuned the same way, and
+  ``raft_hotpot`` scored on questions 0-49 (``limit=50``) with real HotpotQA questions and answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from common import REPO, RESULTS, SHARED_DOCS, machine
+
+RESULT = RESULTS / "cpu_results.json"
+HOTPOT_FILE = REPO.parent / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_first100.json"
+TEACHER = "{teacher}"  # replaced by the stand-in teacher's URL when the stage runs
+
+
+def stages(out: Path, args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
+    """(block, name, command) in order; ``{teacher}`` is the stand-in teacher's base URL."""
+    model = out / "smollm2"
+    ev = ["python", "-m", "raft.evaluate", f"model={model}", "batch_size=8", "dtype=float32",
+          f"max_new_tokens={args.max_new_tokens}"]
+    docs, hotpot = out / "docs", out / "hotpot"
+    ft = ["python", "-m", "raft.finetune", "recipe=smollm2_cpu", f"model={model}", "train.eval_steps=0.25",
+          "train.save_steps=0.5"]
+    return [
+        ("setup", "smollm2", ["python", "-m", "raft.testing", "smollm2", str(model)]),
+        ("docs", "docs_data", ["python", "-m", "raft.generate", "recipe=docs", f"input={SHARED_DOCS}", f"output={docs}",
+                               f"tokenizer={model}", "chunk_size=128", f"limit={args.docs_chunks}", "test_size=0.15",
+                               "raft.test_p=0.8", f"teacher.base_url={TEACHER}", "teacher.model=raft-test-teacher"]),
+        ("docs", "docs_base", [*ev, "recipe=eval_domain", f"data={docs}", f"output={out / 'eval/docs_base'}",
+                               "label=SmolLM2-135M-Instruct"]),
+        ("docs", "docs_base_retrieval", [*ev, "recipe=eval_domain_retrieval", f"data={docs}", "retrieval_k=4",
+                                         f"output={out / 'eval/docs_base_retrieval'}", "label=SmolLM2-135M-Instruct"]),
+        ("docs", "docs_finetune", [*ft, f"data={docs}", f"output={out / 'ft_docs'}", f"train.max_steps={args.docs_steps}"]),
+        ("docs", "docs_raft", [*ev, "recipe=eval_domain", f"data={docs}", f"adapter={out / 'ft_docs'}",
+                               f"output={out / 'eval/docs_raft'}", "label=SmolLM2-135M-Instruct + RAFT"]),
+        ("docs", "docs_raft_retrieval", [*ev, "recipe=eval_domain_retrieval", f"data={docs}", "retrieval_k=4",
+                                         f"adapter={out / 'ft_docs'}", f"output={out / 'eval/docs_raft_retrieval'}",
+                                         "label=SmolLM2-135M-Instruct + RAFT"]),
+        ("hotpot", "hotpot_data", ["python", "-m", "raft.generate", "recipe=hotpot", f"input={HOTPOT_FILE}",
+                                   "hotpot.eval_questions=50", f"output={hotpot}", f"tokenizer={model}",
+                                   f"teacher.base_url={TEACHER}", "teacher.model=raft-test-teacher"]),
+        ("hotpot", "hotpot_base", [*ev, "recipe=eval_hotpot", f"data={HOTPOT_FILE}", "limit=50",
+                                   f"output={out / 'eval/hotpot_base'}", "label=SmolLM2-135M-Instruct"]),
+        ("hotpot", "hotpot_finetune", [*ft, f"data={hotpot}", f"output={out / 'ft_hotpot'}", "train.max_length=2048",
+                                       f"train.max_steps={args.hotpot_steps}"]),
+        ("hotpot", "hotpot_raft", [*ev, "recipe=eval_hotpot", f"data={HOTPOT_FILE}", "limit=50",
+                                   f"adapter={out / 'ft_hotpot'}", f"output={out / 'eval/hotpot_raft'}",
+                                   "label=SmolLM2-135M-Instruct + RAFT"]),
+    ]
+
+
+def metrics_of(command: list[str]) -> dict:
+    """The task metrics of an evaluate stage, or the training summary's figures of a finetune stage."""
+    out = next((Path(a.split("=", 1)[1]) for a in command if a.startswith("output=")), None)
+    if out is None:
+        return {}
+    if "raft.evaluate" in command:
+        results = json.loads((out / "results.json").read_text())["results"]
+        return {task: {k.split(",")[0]: v for k, v in m.items() if k.endswith(",none")} for task, m in results.items()}
+    if "raft.finetune" in command:
+        s = json.loads((out / "train_summary.json").read_text())
+        curve = s.get("loss_curve") or []
+        tail = [p["loss"] for p in curve[-10:]]
+        return {"steps": s.get("global_step"), "first_loss": curve[0]["loss"] if curve else None,
+                "last10_mean_loss": sum(tail) / len(tail) if tail else None, "tokens_per_s": s.get("tokens_per_second"),
+                "train_rows": (s.get("examples") or {}).get("train", {}).get("kept"), "loss_png": str(out / "loss.png")}
+    return {}
+
+
+def run(args: argparse.Namespace) -> dict:
+    from raft.testing import TeacherServer
+
+    out = Path(args.output)
+    stored = json.loads(RESULT.read_text()) if RESULT.exists() else {"stages": {}}
+    stored["machine"] = machine()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    with TeacherServer() as teacher:
+        for block, name, command in stages(out, args):
+            if args.only and block not in (args.only, "setup"):
+                continue
+            if name in stored["stages"] and not args.redo:
+                continue
+            command = [c.replace(TEACHER, teacher.base_url) for c in command]
+            shown = (shlex.join(command).replace(str(out), "OUT").replace(str(REPO.parent) + "/", "../")
+                     .replace(teacher.base_url, "http://127.0.0.1:PORT/v1"))
+            print(f"\n== {name}: {shown}", flush=True)
+            started = time.monotonic()
+            proc = subprocess.run([sys.executable, *command[1:]], cwd=REPO, env=env)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed (exit {proc.returncode}): {shown}")
+            stored["stages"][name] = {
+                "command": shown, "wall_s": round(time.monotonic() - started, 1),
+                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "metrics": metrics_of(command),
+            }
+            stored["output"] = str(out)
+            RESULT.parent.mkdir(parents=True, exist_ok=True)
+            RESULT.write_text(json.dumps(stored, indent=2) + "\n")
+    return stored
+
+
+def _cell(stages_: dict, name: str, task: str, metric: str) -> str:
+    value = ((stages_.get(name) or {}).get("metrics") or {}).get(task, {}).get(metric)
+    if value is None:
+        return "not run yet"
+    return "—" if value != value else f"{value:.3f}"  # NaN: no question in that split
+
+
+def table(stored: dict) -> str:
+    s = stored.get("stages", {})
+    rows = [
+        ("raft_domain, oracle in view", "docs", "raft_domain", "f1_oracle", "em_oracle"),
+        ("raft_domain, oracle dropped", "docs", "raft_domain", "f1_no_oracle", "em_no_oracle"),
+        ("raft_domain, all test questions", "docs", "raft_domain", "f1", "em"),
+        ("raft_domain_retrieval (BM25, k=4)", "docs", "raft_domain_retrieval", "f1", "em"),
+        ("raft_hotpot, dev questions 0-49", "hotpot", "raft_hotpot", "f1", "em"),
+    ]
+    lines = ["| task | base F1 | RAFT F1 | base EM | RAFT EM | base answer_found | RAFT answer_found |",
+             "|---|---|---|---|---|---|---|"]
+    for label, block, task, f1, em in rows:
+        suffix = "_retrieval" if task.endswith("retrieval") else ""
+        base, tuned = f"{block}_base{suffix}", f"{block}_raft{suffix}"
+        lines.append(f"| {label} | {_cell(s, base, task, f1)} | {_cell(s, tuned, task, f1)} | {_cell(s, base, task, em)} | "
+                     f"{_cell(s, tuned, task, em)} | {_cell(s, base, task, 'answer_found')} | {_cell(s, tuned, task, 'answer_found')} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default=str(REPO / "outputs" / "cpu_results"), help="where the runs' folders go")
+    parser.add_argument("--only", choices=["docs", "hotpot"], help="one block of stages")
+    parser.add_argument("--docs-chunks", type=int, default=240, help="chunks of the docs run (limit=)")
+    parser.add_argument("--docs-steps", type=int, default=150, help="LoRA steps on the docs run (one row each)")
+    parser.add_argument("--hotpot-steps", type=int, default=100, help="LoRA steps on the hotpot run")
+    parser.add_argument("--max-new-tokens", type=int, default=160, help="generation budget (the teacher's answers are ~60 tokens)")
+    parser.add_argument("--redo", action="store_true", help="run stored stages again")
+    parser.add_argument("--table", action="store_true", help="print the table from the stored results and stop")
+    args = parser.parse_args()
+    stored = json.loads(RESULT.read_text()) if args.table and RESULT.exists() else ({} if args.table else run(args))
+    print(table(stored))
+
+
+if __name__ == "__main__":
+    main()
