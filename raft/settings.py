@@ -259,6 +259,9 @@ class EvaluateConfig:
     probe_bins: int | None = _f(None, "in2_probe: position bins of the gold (null: the task's 10)")
     probe_samples: int | None = _f(None, "in2_probe: prompts per probe, length and bin (null: the task's 5)")
     probe_types: Any = _f(None, "in2_probe: probes to build, of document, structured, code (null: all three; document needs data=)")
+    probe_exclude: str = _f("", "in2_probe: a raft.generate folder (the in2 training data) whose text the document probe must not ask about: "
+                                 "corpus segments sharing a 10-word run with its rows are dropped and counted (empty: the adapter's training data; "
+                                 "set it for the base model's run too, so both score the same probes)")
     prices: Any = _f([], "bio_needle: cost table of the evaluated prompts, a list of {model, tokenizer, input_per_mtok, output_per_mtok} (USD per million tokens; empty: none)")
 
 

@@ -178,6 +178,77 @@ def test_a_raft_generate_folder_is_read_as_its_chunks(tiny_model, corpus, tmp_pa
     assert sum(map(len, pieces.corpus_segments(folder, load_tokenizer(tiny_model), 128, 2000, 0))) <= 2000
 
 
+def _trained_on(folder: Path, segments: list[str]) -> Path:
+    """An in2 training data folder (as raft.generate writes it) whose long contexts hold ``segments``."""
+    folder.mkdir(parents=True)
+    rows = [{"id": f"r{i}", "question": "What?", "documents": [seg], "messages": [{"role": "user", "content": "\n\n".join(
+        [*segments[i::3], "What?"])}, {"role": "assistant", "content": "This."}]} for i, seg in enumerate(segments[:3])]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:-1]))
+    (folder / "test.jsonl").write_text(json.dumps(rows[-1]) + "\n")
+    return folder
+
+
+def test_the_document_probe_drops_corpus_segments_the_model_trained_on(tiny_model, corpus, sweep, tmp_path, capsys):
+    """A probe corpus must be disjoint from the fine-tuned model's training text: segments sharing a
+    10-word run with the training rows (long contexts included) are neither asked about nor filler,
+    and their number is printed; a corpus the model trained on entirely is refused."""
+    from raft.decontaminate import Contamination
+    from raft.probes.pools import CORPUS_CHARS_PER_TOKEN
+    from raft.probes.prompter import Prompter
+
+    tok = Prompter(tiny_model).tok
+    segments = pieces.corpus_segments(corpus, tok, SETTINGS.segment_tokens, CORPUS_CHARS_PER_TOKEN * max(SETTINGS.lengths), SETTINGS.seed)
+    trained = segments[: len(segments) // 2]
+    folder = _trained_on(tmp_path / "in2", trained)
+    seen = Contamination(pieces.training_texts(folder), pieces.OVERLAP_WORDS)
+    documents = [d for d in sweep if d["probe"] == "document"]
+    assert any(seen.hits(_context(d)) for d in documents)  # without the check the probe uses trained text
+
+    capsys.readouterr()
+    docs = build_probes(tiny_model, corpus, SETTINGS, exclude=folder)
+    err = capsys.readouterr().err
+    dropped = len(pieces.training_overlap(segments, pieces.training_texts(folder)))
+    assert dropped >= len(trained)
+    assert f"in2_probe: {dropped} of {len(segments)} corpus segments share a 10-word run with the training data {folder}" in err
+    kept = [d for d in docs if d["probe"] == "document"]
+    assert len(kept) == len(documents)  # the same sweep, from the segments left
+    for d in kept:
+        assert not seen.hits(_context(d)), d["id"]  # neither the asked sentence nor any filler was trained on
+        assert not seen.hits(d["cue"] + " " + d["answer"])
+
+    everything = _trained_on(tmp_path / "all", segments)
+    with pytest.raises(ConfigError) as e:
+        build_probes(tiny_model, corpus, SETTINGS, exclude=everything)
+    assert "\n" not in str(e.value) and f"all {len(segments)} segments of the corpus {corpus} occur in the training data" in str(e.value)
+    with pytest.raises(ConfigError, match="is not a raft.generate output folder"):
+        build_probes(tiny_model, corpus, SETTINGS, exclude=tmp_path)
+
+
+def test_raft_evaluate_checks_the_probe_corpus_against_the_adapters_training_data(tiny_model, corpus, tmp_path, capsys):
+    from raft.config import save_config
+    from raft.evaluate.probe_run import probe_metadata
+
+    data = _trained_on(tmp_path / "in2", ["one two three four five six seven eight nine ten eleven"])
+    save_config(load_config("generate", ["recipe=in2", "input=docs"]), data)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "finetune_run.json").write_text(json.dumps({"data": str(data)}))
+    base = ["recipe=in2_probe", f"model={tiny_model}", f"data={corpus}"]
+    assert probe_metadata(load_config("evaluate", [*base, f"adapter={adapter}"]), ["in2_probe"])["in2_probe_exclude"] == str(data)
+    assert "in2_probe_exclude" not in probe_metadata(load_config("evaluate", base), ["in2_probe"])  # a base model
+    other = _trained_on(tmp_path / "other", ["x"])
+    chosen = probe_metadata(load_config("evaluate", [*base, f"probe_exclude={other}", f"adapter={adapter}"]), ["in2_probe"])
+    assert chosen["in2_probe_exclude"] == str(other)  # the setting wins (and serves the base model's run too)
+    with pytest.raises(ConfigError, match=r"probe_exclude=.*missing: no such folder"):
+        probe_metadata(load_config("evaluate", [*base, f"probe_exclude={tmp_path / 'missing'}"]), ["in2_probe"])
+    (adapter / "finetune_run.json").unlink()
+    capsys.readouterr()
+    assert "in2_probe_exclude" not in probe_metadata(load_config("evaluate", [*base, f"adapter={adapter}"]), ["in2_probe"])
+    assert "WARNING: in2_probe: cannot check the document probe's corpus against the adapter's training data" in capsys.readouterr().err
+    utils = _utils()
+    assert utils.exclude({"in2_probe_exclude": str(data)}) == str(data) and utils.exclude({}) is None
+
+
 def test_bad_settings_are_one_line_errors(tiny_model, corpus, tmp_path):
     for kwargs, message in [
         ({"bins": 0}, "bins=0"),

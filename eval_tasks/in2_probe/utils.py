@@ -9,6 +9,12 @@ the document probe) a corpus; no teacher, no data folder. Settings, first match 
 - corpus (the document probe): metadata ``in2_probe_corpus`` (``raft.evaluate data=``), the
   environment variable ``RAFT_IN2_PROBE_CORPUS``: a file or folder of documents (raft.documents), or a
   raft.generate output folder (its ``chunks.jsonl``). Required by the document probe, never by the others;
+- exclude (the document probe): metadata ``in2_probe_exclude`` (``raft.evaluate`` passes
+  ``probe_exclude=``, else the adapter's training data folder), the environment variable
+  ``RAFT_IN2_PROBE_EXCLUDE``: a raft.generate output folder; corpus segments sharing a 10-word run with
+  its rows are dropped and counted (a fine-tuned model must not be asked to continue sentences it
+  trained on), every segment overlapping is an error. Use the same value for the base model's run, so
+  that both score the same probes;
 - the sweep: metadata ``in2_probe_lengths``, ``in2_probe_bins``, ``in2_probe_samples`` (per bin),
   ``in2_probe_probes``, ``in2_probe_seed``, else the task's ``dataset_kwargs`` (4k-32k, 10 bins, 5).
 
@@ -34,6 +40,7 @@ from raft.probes import PROBES, ProbeSettings, build_probes, score_probe
 TASK = "in2_probe"
 PREFIX = "in2_probe_"  # metadata keys
 TOKENIZER_ENV, CORPUS_ENV = "RAFT_IN2_PROBE_TOKENIZER", "RAFT_IN2_PROBE_CORPUS"
+EXCLUDE_ENV = "RAFT_IN2_PROBE_EXCLUDE"  # a training data folder the document probe must not use
 LM_EVAL_MODEL_KEYS = ("tokenizer", "pretrained", "model")  # lm_eval --model_args, passed as metadata
 DECLARED_BINS = 10  # the yaml's em_bin0..em_bin9 / f1_bin0..f1_bin9
 PROBE_METRICS = tuple(f"{m}_{p}" for p in PROBES for m in ("em", "f1"))
@@ -91,6 +98,11 @@ def corpus(metadata: dict[str, Any]) -> str | None:
     return metadata.get(PREFIX + "corpus") or os.environ.get(CORPUS_ENV) or None
 
 
+def exclude(metadata: dict[str, Any]) -> str | None:
+    """The training data folder whose text the document probe must not ask about (None: no check)."""
+    return metadata.get(PREFIX + "exclude") or os.environ.get(EXCLUDE_ENV) or None
+
+
 def load(probe_lengths: Any = (4096, 8192, 16384, 32768), probe_bins: Any = 10, probe_samples: Any = 5,
          probe_kinds: Any = PROBES, probe_seed: Any = 0, **metadata: Any) -> datasets.DatasetDict:
     """``custom_dataset`` of ``in2_probe``: the sweep's docs as the split ``test``. The keyword defaults
@@ -102,7 +114,7 @@ def load(probe_lengths: Any = (4096, 8192, 16384, 32768), probe_bins: Any = 10, 
     if s.bins > DECLARED_BINS:  # counted in em / f1; raft.evaluate's samples have every bin
         print(f"{TASK}: bins {DECLARED_BINS}..{s.bins - 1} have no per-bin metric (declared: bin0..bin{DECLARED_BINS - 1})",
               file=sys.stderr)
-    docs = build_probes(tokenizer_name(metadata), corpus(metadata), s)
+    docs = build_probes(tokenizer_name(metadata), corpus(metadata), s, exclude(metadata))
     return datasets.DatasetDict({"test": datasets.Dataset.from_list([{c: d[c] for c in KEEP} for d in docs])})
 
 

@@ -5,12 +5,15 @@ printout (overall, per probe, per position bin).
 
 ``raft.evaluate.run`` calls these where a task is ``in2_probe``; this module imports from it, so it
 imports this one inside the functions that dispatch. The corpus of the document probe is ``data=``,
-passed as the task's data setting (``run.TASK_DATA``).
+passed as the task's data setting (``run.TASK_DATA``); the training data it must be disjoint from is
+``probe_exclude=`` or the adapter's (``probe_exclude``), passed as ``in2_probe_exclude``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, EvaluateConfig
@@ -57,7 +60,31 @@ def probe_metadata(cfg: EvaluateConfig, tasks: list[str]) -> dict[str, Any]:
             "in2_probe: the document probe needs a corpus: data=DOCUMENTS (a file or folder, or a raft.generate "
             "output folder), or probe_types=[structured,code]"
         )
+    if "document" in types:
+        exclude = probe_exclude(cfg)
+        if exclude:
+            metadata["in2_probe_exclude"] = exclude
     return metadata
+
+
+def probe_exclude(cfg: EvaluateConfig) -> str:
+    """The training data folder the document probe's corpus is checked against: ``probe_exclude=``, else
+    the adapter's (``raft.evaluate.lineage``); none for a base model. An adapter whose data cannot be
+    traced gets a warning (its probe may ask about text it trained on)."""
+    from raft.evaluate.lineage import training_data
+
+    if cfg.probe_exclude:
+        if not Path(cfg.probe_exclude).expanduser().is_dir():
+            raise ConfigError(f"probe_exclude={cfg.probe_exclude}: no such folder (the in2 training data, a raft.generate output)")
+        return str(cfg.probe_exclude)
+    if not cfg.adapter:
+        return ""
+    data, how = training_data(cfg.adapter)
+    if data is None:
+        print(f"WARNING: in2_probe: cannot check the document probe's corpus against the adapter's training data ({how}); "
+              "set probe_exclude=IN2_DATA_FOLDER", file=sys.stderr)
+        return ""
+    return str(data)
 
 
 def is_probe_sample(sample: dict[str, Any], task: str = "") -> bool:

@@ -125,9 +125,10 @@ def _place(prompter: Prompter, pool: Pool, target: Target, length: int, k: int, 
 
 
 def build_probes(tokenizer: str | Path, corpus: str | Path | None = None,
-                 settings: ProbeSettings | None = None) -> list[dict[str, Any]]:
+                 settings: ProbeSettings | None = None, exclude: str | Path | None = None) -> list[dict[str, Any]]:
     """The sweep's docs, sample-major (the first probes x lengths x bins docs are one of each cell, so
-    lm-eval's ``limit`` takes a balanced subset). Deterministic for given settings, tokenizer and corpus."""
+    lm-eval's ``limit`` takes a balanced subset). Deterministic for given settings, tokenizer, corpus and
+    ``exclude`` (a training data folder whose text the document probe must not use: ``pools.document_pool``)."""
     s = settings or ProbeSettings()
     began = time.perf_counter()
     prompter = Prompter(tokenizer)
@@ -139,7 +140,7 @@ def build_probes(tokenizer: str | Path, corpus: str | Path | None = None,
                     "in2_probe: the document probe needs a corpus: set in2_probe_corpus (raft.evaluate data=) or "
                     "RAFT_IN2_PROBE_CORPUS to documents or a raft.generate output folder, or leave it out of probes"
                 )
-            pools[probe] = document_pool(prompter, corpus, s)
+            pools[probe] = document_pool(prompter, corpus, s, exclude)
         else:
             pools[probe] = structured_pool(prompter, s) if probe == "structured" else code_pool(prompter, s)
     orders = {}

@@ -10,6 +10,10 @@ JSON-lines records of UUIDs, seeded Python functions.
   capital letter after a sentence end, ending with . ! or ?, words of letters, digits and ordinary
   punctuation only (no code, markup or list markers), ``quote_words`` words quoted and 4 to 24 words
   left to continue.
+- ``training_overlap(segments, training, n)``: the segments that share a run of ``n`` words
+  (``raft.decontaminate``'s normalised words) with the rows of a training data folder
+  (``raft.generate`` output: every text of its ``train.jsonl`` and ``test.jsonl`` rows, long contexts
+  included): a document probe must not ask a fine-tuned model to continue sentences it trained on.
 - ``kv_records(rng, n)``: ``{"key": UUID, "value": UUID}`` lines, every key and value distinct.
 - ``functions(rng, n)``: ``def f_<hex>(a, b, c)`` with one assignment and one ``return`` line; names
   and return expressions distinct.
@@ -28,6 +32,7 @@ from typing import Any
 from raft.config import ConfigError
 
 CHUNKS_FILE = "chunks.jsonl"  # a raft.generate output folder's chunk pool
+OVERLAP_WORDS = 10  # a probe segment sharing this many consecutive words with training text is dropped
 MIN_SEGMENT_TOKENS = 32  # shorter segments (headings, stray lines) are dropped
 MIN_ANSWER_WORDS, MAX_ANSWER_WORDS = 4, 24  # the continuation asked for
 _PARAGRAPH = re.compile(r"\S(?:.|\n(?!\s*\n))*")  # a run of non-blank lines
@@ -143,3 +148,60 @@ def functions(rng: random.Random, n: int) -> list[tuple[str, str, str]]:
 
 def too_small(what: str, available: int, needed: int) -> ConfigError:
     return ConfigError(f"in2_probe: {what} has {available:,} tokens; the longest context asked needs about {needed:,}")
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def training_texts(folder: str | Path):
+    """Every text of the rows of a ``raft.generate`` output folder (``train.jsonl``, ``test.jsonl``), streamed."""
+    folder = Path(folder).expanduser()
+    files = [folder / f"{split}.jsonl" for split in ("train", "test") if (folder / f"{split}.jsonl").is_file()]
+    if not files:
+        raise ConfigError(f"in2_probe exclude: {folder} is not a raft.generate output folder (no train.jsonl / test.jsonl)")
+    for path in files:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield from _strings(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"in2_probe exclude: {path} line {number} is not JSON ({e.msg})") from None
+
+
+def training_overlap(segments: list[str], training: Any, n: int = OVERLAP_WORDS) -> set[int]:
+    """Indices of ``segments`` sharing ``n`` consecutive (normalised) words with any text of ``training``
+    (a segment of fewer words: all of them, in a row). Only the segments' n-grams are held in memory;
+    the training texts stream past them."""
+    from raft.decontaminate import ngrams, words
+
+    owners: dict[int, set[int]] = {}
+    short: dict[int, str] = {}
+    for i, text in enumerate(segments):
+        tokens = words(text)
+        if 0 < len(tokens) < n:
+            short[i] = f" {' '.join(tokens)} "
+        for g in ngrams(tokens, n):
+            owners.setdefault(hash(g), set()).add(i)
+    hit: set[int] = set()
+    for text in training:
+        tokens = words(text)
+        for g in ngrams(tokens, n):
+            found = owners.get(hash(g))
+            if found:
+                hit |= found
+        if short:
+            joined = f" {' '.join(tokens)} "
+            hit |= {i for i, words_in_a_row in short.items() if i not in hit and words_in_a_row in joined}
+        if len(hit) == len(segments):
+            break
+    return hit

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +54,22 @@ def _once(cue: str) -> Callable[[str], bool]:
     return lambda context: " ".join(context.split()).lower().count(cue) == 1
 
 
-def document_pool(prompter: Prompter, corpus: str | Path, s: ProbeSettings) -> Pool:
+def document_pool(prompter: Prompter, corpus: str | Path, s: ProbeSettings, exclude: str | Path | None = None) -> Pool:
+    """``exclude``: a training data folder; corpus segments that share a run of ``pieces.OVERLAP_WORDS``
+    words with its rows are dropped (neither asked about nor filler), and how many is printed; every
+    segment overlapping is a one-line error."""
     texts = pieces.corpus_segments(corpus, prompter.tok, s.segment_tokens, CORPUS_CHARS_PER_TOKEN * max(s.lengths), s.seed)
     if not texts:
         raise ConfigError(f"in2_probe: the corpus {corpus} has no segment of {pieces.MIN_SEGMENT_TOKENS}+ tokens")
+    if exclude:
+        seen = pieces.training_overlap(texts, pieces.training_texts(exclude))
+        if len(seen) == len(texts):
+            raise ConfigError(f"in2_probe: all {len(texts)} segments of the corpus {corpus} occur in the training data {exclude} "
+                              "(the model trained on them: the probe would measure memory, not position); probe with documents "
+                              "it was not trained on")
+        print(f"in2_probe: {len(seen)} of {len(texts)} corpus segments share a {pieces.OVERLAP_WORDS}-word run with the training "
+              f"data {exclude} and were dropped ({len(texts) - len(seen)} left)", file=sys.stderr)
+        texts = [t for i, t in enumerate(texts) if i not in seen]
     found = pieces.sentences(texts, s.quote_words)
     if not found:
         raise ConfigError(f"in2_probe: the corpus {corpus} has no sentence of prose to ask about")
