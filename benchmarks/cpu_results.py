@@ -17,6 +17,10 @@ document holding the phrase); the student is SmolLM2-135M-Instruct (``raft.testi
 - hotpot: ``raft.generate recipe=hotpot`` on the shared first 100 dev questions with
   ``hotpot.eval_questions=50`` (clean chunks from questions 50-99), fine-tuned the same way, and
   ``raft_hotpot`` scored on questions 0-49 (``limit=50``) with real HotpotQA questions and answers.
+- bio: ``recipe=bio_needle_8k`` from the shared labelled biographies (training contexts of 1k-2k
+  tokens; the sweep 1k-6k x 5 depths x 2 needles), the base model and a fine-tuned one.
+- in2: ``recipe=in2_8k`` (contexts of 1k-3k tokens here, for the CPU) from two of the shared docs,
+  and ``recipe=in2_probe_8k`` on the other two (a probe corpus the IN2 run never saw).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from common import REPO, RESULTS, SHARED_DOCS, machine
 
 RESULT = RESULTS / "cpu_results.json"
 HOTPOT_FILE = REPO.parent / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_first100.json"
+BIO = REPO.parent / "shared" / "data" / "bio_haystack"
+IN2_TRAIN_DOCS = ("state_of_the_union.txt", "rust_book_ch04-01-what-is-ownership.md")  # IN2 rows come from these ...
+PROBE_DOCS = ("lm_eval_new_task_guide.md", "UC_Berkeley_short.pdf")  # ... and the probe asks about these: never trained on
 TEACHER = "{teacher}"  # replaced by the stand-in teacher's URL when the stage runs
 
 
@@ -43,7 +50,7 @@ def stages(out: Path, args: argparse.Namespace) -> list[tuple[str, str, list[str
     model = out / "smollm2"
     ev = ["python", "-m", "raft.evaluate", f"model={model}", "batch_size=8", "dtype=float32",
           f"max_new_tokens={args.max_new_tokens}"]
-    docs, hotpot = out / "docs", out / "hotpot"
+    docs, hotpot, bio, in2 = out / "docs", out / "hotpot", out / "bio", out / "in2"
     ft = ["python", "-m", "raft.finetune", "recipe=smollm2_cpu", f"model={model}", "train.eval_steps=0.25",
           "train.save_steps=0.5"]
     return [
@@ -71,7 +78,35 @@ def stages(out: Path, args: argparse.Namespace) -> list[tuple[str, str, list[str
         ("hotpot", "hotpot_raft", [*ev, "recipe=eval_hotpot", f"data={HOTPOT_FILE}", "limit=50",
                                    f"adapter={out / 'ft_hotpot'}", f"output={out / 'eval/hotpot_raft'}",
                                    "label=SmolLM2-135M-Instruct + RAFT"]),
+        ("bio", "bio_data", ["python", "-m", "raft.generate", "recipe=bio_needle_8k", f"input={BIO / 'train_needles_5000.jsonl'}",
+                             f"bio_needle.eval_input={BIO / 'needles_140.jsonl'}", f"bio_needle.haystack={BIO / 'haystack_bios_131.jsonl'}",
+                             "limit=340", f"output={bio}", f"tokenizer={model}", f"teacher.base_url={TEACHER}",
+                             "teacher.model=raft-test-teacher"]),
+        ("bio", "bio_base", ["python", "-m", "raft.evaluate", "recipe=bio_needle_8k", f"model={model}", f"data={bio}",
+                             f"output={out / 'eval/bio_base'}", "label=SmolLM2-135M-Instruct"]),
+        ("bio", "bio_finetune", [*ft, f"data={bio}", f"output={out / 'ft_bio'}", "train.max_length=2304",
+                                 f"train.max_steps={args.long_steps}"]),
+        ("bio", "bio_raft", ["python", "-m", "raft.evaluate", "recipe=bio_needle_8k", f"model={model}", f"data={bio}",
+                             f"adapter={out / 'ft_bio'}", f"output={out / 'eval/bio_raft'}", "label=SmolLM2-135M-Instruct + RAFT"]),
+        ("in2", "in2_data", ["python", "-m", "raft.generate", "recipe=in2_8k", f"input={out / 'in2_docs'}", f"output={in2}",
+                             f"tokenizer={model}", "in2.max_tokens=3072", "in2.eval_sets=[]", "limit=200",
+                             f"teacher.base_url={TEACHER}", "teacher.model=raft-test-teacher"]),
+        ("in2", "in2_base", ["python", "-m", "raft.evaluate", "recipe=in2_probe_8k", f"model={model}", f"data={out / 'probe_docs'}",
+                             f"probe_exclude={in2}", f"output={out / 'eval/in2_base'}", "label=SmolLM2-135M-Instruct"]),
+        ("in2", "in2_finetune", [*ft, f"data={in2}", f"output={out / 'ft_in2'}", "train.max_length=3328",
+                                 f"train.max_steps={args.long_steps}"]),
+        ("in2", "in2_raft", ["python", "-m", "raft.evaluate", "recipe=in2_probe_8k", f"model={model}", f"data={out / 'probe_docs'}",
+                             f"adapter={out / 'ft_in2'}", f"output={out / 'eval/in2_raft'}", "label=SmolLM2-135M-Instruct + IN2"]),
     ]
+
+
+def link_docs(out: Path) -> None:
+    """Two folders of the shared docs, disjoint: what IN2 trains on and what the probe asks about."""
+    for folder, names in (("in2_docs", IN2_TRAIN_DOCS), ("probe_docs", PROBE_DOCS)):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if not (out / folder / name).exists():
+                (out / folder / name).symlink_to(SHARED_DOCS / name)
 
 
 def metrics_of(command: list[str]) -> dict:
@@ -99,6 +134,7 @@ def run(args: argparse.Namespace) -> dict:
     stored = json.loads(RESULT.read_text()) if RESULT.exists() else {"stages": {}}
     stored["machine"] = machine()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    link_docs(out)
     with TeacherServer() as teacher:
         for block, name, command in stages(out, args):
             if args.only and block not in (args.only, "setup"):
@@ -152,7 +188,8 @@ def table(stored: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default=str(REPO / "outputs" / "cpu_results"), help="where the runs' folders go")
-    parser.add_argument("--only", choices=["docs", "hotpot"], help="one block of stages")
+    parser.add_argument("--only", choices=["docs", "hotpot", "bio", "in2"], help="one block of stages")
+    parser.add_argument("--long-steps", type=int, default=60, help="LoRA steps on the bio_needle and IN2 runs (1k-3k-token rows)")
     parser.add_argument("--docs-chunks", type=int, default=240, help="chunks of the docs run (limit=)")
     parser.add_argument("--docs-steps", type=int, default=150, help="LoRA steps on the docs run (one row each)")
     parser.add_argument("--hotpot-steps", type=int, default=100, help="LoRA steps on the hotpot run")

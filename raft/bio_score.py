@@ -40,7 +40,7 @@ from raft.bio import FIELDS, flatten
 FIELD_METRICS: dict[str, str] = {f: f.replace("date_of_", "").replace(".", "_") for f in FIELDS}
 # the per-length metrics the bio_needle task declares (lm-eval needs a static metric list): the
 # context lengths of the published sweep and its usual extensions, named by target_tokens / 1024
-LENGTH_BUCKETS = (2, 4, 8, 12, 16, 24, 32, 64, 128)
+LENGTH_BUCKETS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 64, 128)  # 1k and 6k: the 8k-context ladder (recipe=bio_needle_8k)
 LENGTH_METRICS = tuple(f"score_{k}k" for k in LENGTH_BUCKETS)
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.S)

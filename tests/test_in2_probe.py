@@ -311,7 +311,9 @@ def test_process_results_and_per_bin_metrics(sweep):
         assert r["em"] == r["f1"] == float(d["bin"] in (0, 3))
         assert [m for m in utils.BIN_METRICS if r[m][1]] == [f"em_bin{d['bin']}", f"f1_bin{d['bin']}"]
         assert [m for m in utils.PROBE_METRICS if r[m][1]] == [f"em_{d['probe']}", f"f1_{d['probe']}"]
-        assert not any(r[m][1] for m in utils.LENGTH_METRICS)  # 1k: no declared length metric
+        assert [m for m in utils.LENGTH_METRICS if r[m][1]] == ["em_1k"]  # the 8k ladder's lengths are declared
+    assert not any(r[1] for m, r in utils.process_results({**docs[0], "target_tokens": 3000}, ["x"]).items()
+                   if m in utils.LENGTH_METRICS)  # 3k: no declared length metric
     assert utils.process_results({**docs[0], "target_tokens": 4096}, ["x"])["em_4k"] == (0.0, True)
     bins = {m: utils.mean_where([r[m] for r in per_doc]) for m in utils.BIN_METRICS}
     assert bins["em_bin0"] == bins["em_bin3"] == 1.0 and bins["em_bin1"] == bins["f1_bin2"] == 0.0

@@ -45,7 +45,7 @@ LM_EVAL_MODEL_KEYS = ("tokenizer", "pretrained", "model")  # lm_eval --model_arg
 DECLARED_BINS = 10  # the yaml's em_bin0..em_bin9 / f1_bin0..f1_bin9
 PROBE_METRICS = tuple(f"{m}_{p}" for p in PROBES for m in ("em", "f1"))
 BIN_METRICS = tuple(f"{m}_bin{k}" for k in range(DECLARED_BINS) for m in ("em", "f1"))
-LENGTH_METRICS = tuple(f"em_{n}k" for n in (2, 4, 8, 16, 32, 64, 128))  # target_tokens 4096 -> em_4k
+LENGTH_METRICS = tuple(f"em_{n}k" for n in (1, 2, 4, 6, 8, 16, 32, 64, 128))  # target_tokens 4096 -> em_4k
 KEEP = ("id", "probe", "target_tokens", "context_tokens", "bins", "bin", "depth", "gold_start", "gold_end",
         "question", "answer", "cue", "prompt")  # fmt: skip
 
