@@ -91,9 +91,9 @@ def test_trl_training_prompt_equals_lm_eval_prompt_token_for_token(smollm2, smol
         doc_id = sample["doc_id"]
         context = _context(sample)
         assert context.startswith("<|im_start|>system\n") and context.endswith("<|im_start|>assistant\n")
-        ids = tokenized[doc_id]["input_ids"]
-        mask = tokenized[doc_id]["completion_mask"]
-        start = mask.index(1)
+        ids, labels = tokenized[doc_id]["input_ids"], tokenized[doc_id]["labels"]
+        start = next(i for i, x in enumerate(labels) if x != -100)
+        assert labels[start:] == ids[start:]  # the loss is on the whole answer and nothing before it
         assert ids[:start] == tokenizer(context, add_special_tokens=False)["input_ids"]
         answer = test_rows[doc_id]["completion"][0]["content"]
         completion = ids[start:]
