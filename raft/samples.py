@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -107,9 +108,10 @@ def make_rng(seed: int, chunk_id: str, k: int) -> random.Random:
 OVERLAP_WORDS = 8  # two chunks sharing a run of this many words share text (an overlapping window)
 
 
-def _word_grams(text: str, n: int = OVERLAP_WORDS) -> set[tuple[str, ...]]:
+@functools.lru_cache(maxsize=4096)  # an oracle is compared with each of its candidates: its runs are made once
+def _word_grams(text: str, n: int = OVERLAP_WORDS) -> frozenset[tuple[str, ...]]:
     words = text.split()
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
 
 
 def shares_text(a: str, b: str, n: int = OVERLAP_WORDS) -> bool:
@@ -166,10 +168,14 @@ def pick_distractors(
     """``count`` distinct chunk indices other than the oracle (and not its text): the ranked ones
     first (hard strategy), then random ones; never one for which ``exclude(j)`` is true (fewer than
     ``count`` when too few are left). Excluding changes no draw as long as no excluded chunk would
-    have been chosen: the same picks, in the same places."""
+    have been chosen: the same picks, in the same places. With a ranked list, ``rng`` is never
+    advanced here (the random rest comes from a generator seeded by its state), so what the caller
+    draws next (the oracle's fate, the order) is the same however many chunks were excluded."""
     n = len(texts)
     chosen: list[int] = []
     seen = {oracle}
+    if ranked is not None:
+        rng = random.Random(hash(rng.getstate()[1]))  # its words, a tuple of ints: the same hash in every process
     for j in ranked or []:
         if len(chosen) == count:
             return chosen

@@ -583,6 +583,29 @@ def test_hotpot_tasks_refuse_questions_the_adapters_training_data_shows(tmp_path
     assert check(cfg("model=m", f"adapter={docs}", "tasks=[raft_hotpot_full]")) == ["raft_hotpot_full"]  # not HotpotQA
 
 
+def test_relative_data_is_traced_from_where_the_adapter_lives_not_from_here(tmp_path, monkeypatch):
+    """data=outputs/hotpot typed in the project folder; evaluated later from another folder that has an
+    outputs/hotpot of its own (a docs run): the adapter's own run is found, and refused; the same
+    through a checkpoint folder and through data= given as the run's train.jsonl."""
+    from raft.config import save_config
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    save_config(load_config("generate", ["recipe=hotpot", "hotpot.eval_questions=50"]), project / "outputs" / "hotpot")
+    save_config(load_config("generate", ["recipe=docs", "input=x"]), elsewhere / "outputs" / "hotpot")  # the decoy
+    adapter = project / "outputs" / "ft"
+    (adapter / "checkpoint-10").mkdir(parents=True)
+    for folder in (adapter, adapter / "checkpoint-10"):
+        (folder / "adapter_config.json").write_text("{}")
+    (adapter / "finetune_run.json").write_text(json.dumps({"data": "outputs/hotpot"}))
+    monkeypatch.chdir(elsewhere)
+    for where in (adapter, adapter / "checkpoint-10"):
+        with pytest.raises(ConfigError, match=r"questions 51-1000 show paragraphs it trained on"):
+            check(cfg("model=m", f"adapter={where}"))
+    (adapter / "finetune_run.json").write_text(json.dumps({"data": "outputs/hotpot/train.jsonl"}))
+    with pytest.raises(ConfigError, match=str(project / "outputs" / "hotpot")):
+        check(cfg("model=m", f"adapter={adapter}"))
+
+
 def test_an_adapter_whose_data_cannot_be_traced_gets_a_warning(tmp_path, capsys):
     adapter = tmp_path / "adapter"
     adapter.mkdir()

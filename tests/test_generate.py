@@ -262,6 +262,16 @@ def test_split_with_overlapping_chunks_keeps_each_document_on_one_side(tmp_path,
     assert "train/test split by source document (3 of them" in (tmp_path / "out" / "README.md").read_text()
 
 
+def test_split_by_document_of_one_document_warns_that_nothing_is_held_out(tmp_path, teacher, tiny_model, capsys):
+    cfg = load_config("generate", ["recipe=docs", f"input={REPO / 'raft' / 'demo' / 'greenhouse_notes.txt'}",
+                                   f"output={tmp_path / 'out'}", f"tokenizer={tiny_model}", "chunk_size=64", "chunk_overlap=16",
+                                   "min_chunk_tokens=8", "test_size=0.2", f"teacher.base_url={teacher.base_url}"])
+    result = generate.main(cfg, progress=False)
+    assert result["test"] == 0 and result["train"] == result["accepted"] > 0
+    err = capsys.readouterr().err
+    assert f"WARNING: the split by source document gives 0 test rows of {result['accepted']} for test_size=0.2" in err
+
+
 @pytest.mark.parametrize(("sizes", "test_size"), [([3] * 12, 0.25), ([1, 2, 3] * 9, 0.1), ([1] * 37, 0.1), ([5, 1], 0.5), ([4], 0.3)])
 def test_grouped_split_keeps_groups_whole_close_to_the_share_and_by_seed(sizes, test_size):
     groups = [f"g{g}" for g, size in enumerate(sizes) for _ in range(size)]

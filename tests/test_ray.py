@@ -504,3 +504,25 @@ def test_vllm_processor_runs_on_gpus(ray_local):
     teacher = RayVLLMTeacher(cfg)
     replies = asyncio.run(teacher.complete([question_messages("The ferry leaves at 06:40 every day.", 1)] * 2))
     assert all(r.text and r.completion_tokens > 0 for r in replies)
+
+
+def test_context_length_is_the_engines_or_none_when_it_cannot_be_known(tmp_path):
+    """What a reply is measured against for `truncated`: the configured max_model_len, else the model's
+    max_position_embeddings (also under text_config); with YaRN-style rope scaling vLLM's context is
+    longer than that, so it is unknown (None) rather than guessed short."""
+    from transformers import LlamaConfig
+
+    from raft.teacher.ray_vllm import context_length
+
+    def teacher(config, *args):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        config.save_pretrained(folder)
+        return load_config("generate", [f"teacher.model={folder}", *args]).teacher
+
+    plain = LlamaConfig(max_position_embeddings=2048, hidden_size=64, num_hidden_layers=1, num_attention_heads=2)
+    assert context_length(teacher(plain)) == 2048
+    assert context_length(teacher(plain, "teacher.ray.max_model_len=1024")) == 1024
+    yarn = LlamaConfig(max_position_embeddings=2048, hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+                       rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048})
+    assert context_length(teacher(yarn)) is None
+    assert context_length(load_config("generate", [f"teacher.model={tmp_path / 'nothing'}"]).teacher) is None

@@ -171,6 +171,19 @@ def test_excluded_distractors_are_replaced_in_place_and_nothing_else_changes():
     assert short == [1, 4]
 
 
+def test_redraw_past_the_ranked_list_keeps_the_oracles_fate_and_order():
+    """When the exclusions use up the ranked list, the rest is drawn at random: that must not change
+    whether the oracle is shown, nor where it sits (the keep draw and the shuffle come after the picks)."""
+    ranked = [5, 6, 7, 8]  # exactly the 4 picks (3 distractors + the spare): excluding one needs a random draw
+    for seed in range(200):
+        for p in (0.5,):
+            before = build_sample(make_rng(seed, "c", 0), TEXTS, 0, 3, p, ranked=ranked)
+            after = build_sample(make_rng(seed, "c", 0), TEXTS, 0, 3, p, ranked=ranked, exclude=lambda j: j == 6)
+            assert 6 not in after.picks and after.picks[:3] == (5, 7, 8)
+            assert after.oracle_index == before.oracle_index, seed
+            assert (before.oracle_index is None) == (TEXTS[0] not in before.documents)
+
+
 def _answer(quote: str, final: str = "Paris") -> str:
     return f"The document says {BEGIN_QUOTE}{quote}{END_QUOTE}. So it is {final}.\n{ANSWER_TAG} {final}"
 

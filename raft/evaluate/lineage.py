@@ -38,17 +38,36 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _run_folder(path: Path) -> Path | None:
+    """The raft.generate folder holding ``path`` (the folder itself, its ``dataset/`` or a JSONL in it)."""
+    for candidate in (path, *list(path.parents)[:2]):
+        if (candidate / "recipe.yaml").is_file() and generate_recipe(candidate):
+            return candidate
+    return None
+
+
 def training_data(adapter: str | Path) -> tuple[Path | None, str]:
-    """(the data folder ``adapter`` was fine-tuned on, or None; how it was found or why not)."""
+    """(the data folder ``adapter`` was fine-tuned on, or None; how it was found or why not). The
+    records are read in the adapter folder, or in its parent for a ``checkpoint-N`` folder; the absolute
+    path ``raft.finetune`` recorded comes first, then ``data`` as typed, resolved against the folders
+    that hold the adapter (nearest first: where the command was run) and only then the current one."""
     folder = Path(adapter).expanduser()
-    data = next((str(_read(folder / name).get("data") or "") for name in RECORDS if _read(folder / name).get("data")), "")
+    for records in (folder, folder.parent):
+        found = {name: _read(records / name) for name in RECORDS}
+        data = next((str(r.get("data") or "") for r in found.values() if r.get("data")), "")
+        if data:
+            break
     if not data:
         return None, f"adapter {adapter} records no training data ({' / '.join(RECORDS)})"
+    recorded = str(found["train_summary.json"].get("data_path") or "")
     path = Path(data).expanduser()
-    candidates = [path] if path.is_absolute() else [path, *(parent / path for parent in folder.resolve().parents)]
+    parents = list(records.resolve().parents)
+    candidates = [Path(recorded)] if recorded else []
+    candidates += [path] if path.is_absolute() else [*(parent / path for parent in parents), Path.cwd() / path]
     for candidate in candidates:
-        if (candidate / "recipe.yaml").is_file():
-            return candidate, f"adapter {adapter} was trained on {candidate}"
+        run = _run_folder(candidate)
+        if run is not None:
+            return run, f"adapter {adapter} was trained on {run}"
     return None, f"adapter {adapter} was trained on data={data}, which is not a raft.generate folder here (no recipe.yaml)"
 
 

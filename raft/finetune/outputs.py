@@ -56,6 +56,8 @@ def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, s
     return {
         "model": cfg.model,
         "data": cfg.data,
+        # where that was when it ran (raft.evaluate.lineage traces adapter -> data from any directory)
+        "data_path": str(Path(cfg.data).expanduser().resolve()) if Path(cfg.data).expanduser().exists() else "",
         "load_in_4bit": cfg.load_in_4bit,
         "base_weights": "4-bit NF4" if getattr(trainer.model.get_base_model(), "is_loaded_in_4bit", False) else rt.precision,
         "device": rt.device,

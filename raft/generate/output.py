@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,12 @@ def finalize(run: Run, out: Path) -> dict[str, int]:
                 f"its {label} with a training question): test {len(test)} rows = {len(test) / max(len(groups), 1):.1%} "
                 f"(test_size={cfg.test_size})"
             )
+            wanted = math.ceil(len(groups) * cfg.test_size)
+            if cfg.test_size > 0 and (not test or len(test) > 2 * wanted):
+                label = getattr(run.kind, "split_group_label", "group")
+                print(f"raft.generate: WARNING: the split by {label} gives {len(test)} test rows of {len(groups)} for "
+                      f"test_size={cfg.test_size}: {len(set(groups))} {label}(s) are too few to split finely (more "
+                      f"documents, or chunk_overlap=0 to split by chunk)", file=sys.stderr, flush=True)
     else:
         train, test = split_order(len(rows), cfg.test_size, cfg.seed)
     counts = {"train": len(train), "test": len(test)}

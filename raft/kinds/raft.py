@@ -262,7 +262,8 @@ class Kind(BaseKind):
             return
         if self.hard is not None:  # a hard distractor that holds the answer is a false negative: redraw it
             index, k = self.index[chunk.id], int(row_id.rsplit("#", 1)[1])
-            bad = sum(contains_answer(self.texts[j], verdict.final_answer) for j in sample.picks)
+            shown = sample.picks if s.p < 1 or s.test_p < 1 else sample.picks[:s.distractors]  # the spare only replaces a dropped oracle
+            bad = sum(contains_answer(self.texts[j], verdict.final_answer) for j in shown)
             if bad:
                 run.count("hard_skipped_answer", bad)
                 clean = self.sample(index, k, s.p, verdict.final_answer)

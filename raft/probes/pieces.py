@@ -173,7 +173,9 @@ def training_texts(folder: str | Path):
                 if not line.strip():
                     continue
                 try:
-                    yield from _strings(json.loads(line))
+                    row = json.loads(line)
+                    # `messages` repeats `prompt` + `completion` (the long context twice): read it once
+                    yield from _strings({k: v for k, v in row.items() if k != "messages"} if "prompt" in row else row)
                 except json.JSONDecodeError as e:
                     raise ConfigError(f"in2_probe exclude: {path} line {number} is not JSON ({e.msg})") from None
 

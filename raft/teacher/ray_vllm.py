@@ -108,9 +108,14 @@ def context_length(cfg: TeacherConfig) -> int | None:
     try:
         from transformers import AutoConfig
 
-        value = getattr(AutoConfig.from_pretrained(cfg.model), "max_position_embeddings", None)
+        config = AutoConfig.from_pretrained(cfg.model)
     except Exception:  # noqa: BLE001 - offline, gated, not a transformers model: unknown
         return None
+    config = getattr(config, "text_config", None) or config  # multimodal models keep it there
+    rope = getattr(config, "rope_scaling", None) or getattr(config, "rope_parameters", None) or {}
+    if isinstance(rope, dict) and rope.get("rope_type", rope.get("type", "default")) not in ("default", "llama3"):
+        return None  # YaRN and the like: vLLM extends the context by the factor; unknown here, not guessed short
+    value = getattr(config, "max_position_embeddings", None)
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
