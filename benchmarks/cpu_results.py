@@ -185,6 +185,22 @@ def table(stored: dict) -> str:
     return "\n".join(lines)
 
 
+def long_context_table(stored: dict) -> str:
+    """bio_needle (field score) and in2_probe (exact match) per context length, base vs fine-tuned."""
+    s = stored.get("stages", {})
+    rows = [("bio_needle: field score", "bio", "bio_needle", "score"), ("in2_probe: exact match", "in2", "in2_probe", "em"),
+            ("in2_probe, document probe", "in2", "in2_probe", "em_document"),
+            ("in2_probe, structured probe", "in2", "in2_probe", "em_structured")]
+    lengths = ("1k", "2k", "4k", "6k")
+    lines = ["| task | model | " + " | ".join(lengths) + " | overall |", "|---|---|" + "---|" * (len(lengths) + 1)]
+    for label, block, task, metric in rows:
+        for which, name in (("base", "base"), ("raft", "fine-tuned")):
+            stage = f"{block}_{which}"
+            per_length = [_cell(s, stage, task, f"{metric.split('_')[0]}_{n}") if metric in ("score", "em") else "" for n in lengths]
+            lines.append(f"| {label} | {name} | " + " | ".join(per_length) + f" | {_cell(s, stage, task, metric)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default=str(REPO / "outputs" / "cpu_results"), help="where the runs' folders go")
@@ -199,6 +215,8 @@ def main() -> None:
     args = parser.parse_args()
     stored = json.loads(RESULT.read_text()) if args.table and RESULT.exists() else ({} if args.table else run(args))
     print(table(stored))
+    print()
+    print(long_context_table(stored))
 
 
 if __name__ == "__main__":
