@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,13 +233,15 @@ def read_documents(path: str | Path) -> tuple[list[Document], list[Problem], lis
     root = Path(path)
     if not root.exists():
         raise DocumentError(f"{path}: no such file or folder")
-    base = root.resolve().parent
+    # sources are named from the input's parent down, as given: a symlinked file keeps its name in the
+    # folder (resolving it would leave the folder, e.g. a folder of links to shared documents)
+    base = Path(os.path.abspath(root)).parent
     docs: list[Document] = []
     problems: list[Problem] = []
     notes: list[Note] = []
     files = _files(root)
     for file in files:
-        source = file.resolve().relative_to(base).as_posix()
+        source = Path(os.path.abspath(file)).relative_to(base).as_posix()
         reader = READERS.get(file.suffix.lower())
         if reader is None:
             problems.append(Problem(source, f"unsupported file type {file.suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}"))

@@ -83,6 +83,19 @@ def test_folder_is_recursive_and_skips_hidden_files(tmp_path):
     assert problems == []
 
 
+def test_a_folder_of_links_to_files_elsewhere_loads_under_the_links_names(tmp_path):
+    """A folder of symlinks (e.g. a selection of shared documents): each file is named in the folder, not
+    where its link points (which is outside the input, and was a ValueError traceback)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "real.md").write_text("# real\n\nsome text")
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    (picked / "linked.md").symlink_to(elsewhere / "real.md")
+    docs, problems = load_documents(picked)
+    assert [(d.source, d.text.strip()) for d in docs] == [("picked/linked.md", "# real\n\nsome text")] and problems == []
+
+
 def test_html_drops_scripts_and_styles(tmp_path):
     page = tmp_path / "page.html"
     page.write_text(
