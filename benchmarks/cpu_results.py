@@ -92,11 +92,13 @@ def stages(out: Path, args: argparse.Namespace) -> list[tuple[str, str, list[str
                              f"tokenizer={model}", "in2.max_tokens=3072", "in2.eval_sets=[]", "limit=200",
                              f"teacher.base_url={TEACHER}", "teacher.model=raft-test-teacher"]),
         ("in2", "in2_base", ["python", "-m", "raft.evaluate", "recipe=in2_probe_8k", f"model={model}", f"data={out / 'probe_docs'}",
-                             f"probe_exclude={in2}", f"output={out / 'eval/in2_base'}", "label=SmolLM2-135M-Instruct"]),
+                             f"probe_exclude={in2}", f"probe_samples={args.probe_samples}", f"output={out / 'eval/in2_base'}",
+                             "label=SmolLM2-135M-Instruct"]),
         ("in2", "in2_finetune", [*ft, f"data={in2}", f"output={out / 'ft_in2'}", "train.max_length=3328",
-                                 f"train.max_steps={args.long_steps}"]),
+                                 f"train.max_steps={args.in2_steps}"]),
         ("in2", "in2_raft", ["python", "-m", "raft.evaluate", "recipe=in2_probe_8k", f"model={model}", f"data={out / 'probe_docs'}",
-                             f"adapter={out / 'ft_in2'}", f"output={out / 'eval/in2_raft'}", "label=SmolLM2-135M-Instruct + IN2"]),
+                             f"adapter={out / 'ft_in2'}", f"probe_samples={args.probe_samples}", f"output={out / 'eval/in2_raft'}",
+                             "label=SmolLM2-135M-Instruct + IN2"]),
     ]
 
 
@@ -205,7 +207,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default=str(REPO / "outputs" / "cpu_results"), help="where the runs' folders go")
     parser.add_argument("--only", choices=["docs", "hotpot", "bio", "in2"], help="one block of stages")
-    parser.add_argument("--long-steps", type=int, default=60, help="LoRA steps on the bio_needle and IN2 runs (1k-3k-token rows)")
+    parser.add_argument("--long-steps", type=int, default=60, help="LoRA steps on the bio_needle run (1k-2k-token rows)")
+    parser.add_argument("--in2-steps", type=int, default=40, help="LoRA steps on the IN2 run (1k-3k-token rows)")
+    parser.add_argument("--probe-samples", type=int, default=1, help="in2_probe prompts per probe, length and bin (40 in all)")
     parser.add_argument("--docs-chunks", type=int, default=240, help="chunks of the docs run (limit=)")
     parser.add_argument("--docs-steps", type=int, default=150, help="LoRA steps on the docs run (one row each)")
     parser.add_argument("--hotpot-steps", type=int, default=100, help="LoRA steps on the hotpot run")
