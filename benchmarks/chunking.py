@@ -1,4 +1,4 @@
-"""Chunking speed: token-aware chunking (``raft.chunking.chunk_documents``) against one plain batch
+"""Chunking speed: token-aware chunking (``raft.sources.chunking.chunk_documents``) against one plain batch
 tokenization pass of the same text with the same fast tokenizer (the practical limit).
 
     python benchmarks/chunking.py                      # >= 50 MB corpus, the tiny model's tokenizer
@@ -28,8 +28,8 @@ from pathlib import Path
 from common import REPO, SHARED_DOCS, machine, write_result
 from tqdm.auto import tqdm
 
-from raft.chunking import chunk_documents, load_tokenizer
-from raft.documents import load_documents
+from raft.sources.chunking import chunk_documents, load_tokenizer
+from raft.sources.documents import load_documents
 
 RESULT = REPO / "benchmarks" / "results" / "chunking.json"
 

@@ -86,7 +86,7 @@ def run_generate(args: list[str]) -> dict:
         "        peak[0] = max(peak[0], int(status.split('RssAnon:')[1].split()[0]))\n"
         "        time.sleep(0.02)\n"
         "threading.Thread(target=sample, daemon=True).start()\n"
-        "import raft.generate as g\nimport raft.kinds.raft as k\nfrom raft.config import load_config\n"
+        "import raft.generate as g\nimport raft.kinds.raft.kind as k\nfrom raft.config import load_config\n"
         "load_pool = k.load_pool\n"
         "def loaded(*a, **k):\n"  # memory once the chunks are in: what the teacher phase starts from
         "    pool = load_pool(*a, **k)\n"

@@ -10,7 +10,7 @@
    ``answer_in_distractors``), the distractors the old rule would have shown are recomputed: the top
    BM25 candidates of the oracle chunk, only the chunk itself and its text left out
    (``HardDistractors.raw``). Counted: rows with at least one such distractor that contains the
-   final answer (``raft.samples.contains_answer``), distractors that contain it, and distractors that
+   final answer (``raft.kinds.raft.samples.contains_answer``), distractors that contain it, and distractors that
    overlap the oracle's text (a shared run of words, or the next/previous chunk with chunk_overlap).
 3. The run's own counts (``hard_skipped_overlap`` / ``hard_skipped_answer``) are printed beside them.
 
@@ -43,7 +43,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from raft import generate
-    from raft.samples import HardDistractors, contains_answer, parse_answer, shares_text
+    from raft.kinds.raft.samples import HardDistractors, contains_answer, parse_answer, shares_text
     from raft.testing import TeacherServer, build_tiny_model
 
     started = time.monotonic()

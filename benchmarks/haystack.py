@@ -1,4 +1,4 @@
-"""Cost of building long contexts with raft.haystack: 1,000 contexts of 16k tokens, one needle each.
+"""Cost of building long contexts with raft.long_context.haystack: 1,000 contexts of 16k tokens, one needle each.
 
     python benchmarks/haystack.py                      # the shared bio sets, or generated text without them
     python benchmarks/haystack.py --contexts 200 --length 32768 --verify 50
@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--output", default=str(RESULT), help="where the JSON goes ('' to write nothing)")
     args = parser.parse_args()
 
-    from raft.chunking import load_tokenizer
-    from raft.haystack import Haystack
+    from raft.long_context.haystack import Haystack
+    from raft.sources.chunking import load_tokenizer
     from raft.testing import build_tiny_model
 
     texts, source = pool()

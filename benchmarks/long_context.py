@@ -4,7 +4,7 @@ are known (no teacher), for kind=in2 at 32k tokens and kind=bio_needle at 16k.
     python benchmarks/long_context.py                 # tiny tokenizer, shared biographies as the corpus
     python benchmarks/long_context.py --rows 200      # fewer rows
 
-Each segment / biography is tokenized once (raft.haystack); per row only the chat template around the
+Each segment / biography is tokenized once (raft.long_context.haystack); per row only the chat template around the
 context and a few hundred characters at its edges are counted (PromptTokens.measure), and the rows are
 checked against a full tokenization of a sample. Prints the figures and writes benchmarks/results/long_context.json.
 """

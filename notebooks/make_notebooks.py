@@ -112,7 +112,7 @@ print(folders)'''),
  ("code", r'''import json
 import pandas as pd
 
-from raft.hotpot import load_hotpot
+from raft.sources.hotpot import load_hotpot
 
 meta = {ex["question"]: ex for ex in load_hotpot(HOTPOT)}
 rows = []

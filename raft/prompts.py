@@ -93,7 +93,7 @@ BIO_LABEL_SYSTEM = "You are a helpful assistant that extracts information about 
 
 
 def bio_label_messages(bio: str, name: str) -> list[dict[str, str]]:
-    """The teacher labels one biography (in JSON-schema mode: raft.bio.response_format())."""
+    """The teacher labels one biography (in JSON-schema mode: raft.kinds.bio_needle.schema.response_format())."""
     return [
         {"role": "system", "content": BIO_LABEL_SYSTEM},
         {"role": "user", "content": f"{bio}\nGiven this information, extract information about {name}: {BIO_FIELDS_TEXT}."},
@@ -128,7 +128,7 @@ IN2_SYSTEM = (
 
 def in2_qa_messages(segments: list[str]) -> list[dict[str, str]]:
     """The teacher writes one QA pair: about one segment (fine-grained information awareness), or one that
-    needs every given segment, combined (integration and reasoning). JSON-schema mode (raft.kinds.in2)."""
+    needs every given segment, combined (integration and reasoning). JSON-schema mode (raft.kinds.in2.kind)."""
     if len(segments) == 1:
         task = "Write a question whose answer is a specific detail stated in this text."
         text = segments[0]

@@ -94,7 +94,7 @@ class HotpotSettings:
 
 @dataclass
 class BioNeedleSettings:
-    """kind=bio_needle: biographies -> teacher JSON labels -> needle-in-a-haystack rows (raft.kinds.bio_needle)."""
+    """kind=bio_needle: biographies -> teacher JSON labels -> needle-in-a-haystack rows (raft.kinds.bio_needle.kind)."""
 
     haystack: str = _f("", "JSONL of {name, bio} filler biographies (empty: the input's own training people fill the haystacks)")
     eval_input: str = _f("", "JSONL of {name, bio, json?} evaluation needles (empty: eval_people of the input are held out)")
@@ -112,7 +112,7 @@ class BioNeedleSettings:
 
 @dataclass
 class In2Settings:
-    """kind=in2: IN2 long-context QA (raft.kinds.in2)."""
+    """kind=in2: IN2 long-context QA (raft.kinds.in2.kind)."""
 
     segment_tokens: int = _f(128, "segment length in student tokens (the IN2 paper: 128)")
     min_segment_tokens: int = _f(32, "shorter segments (ends of documents) are dropped")

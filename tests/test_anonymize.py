@@ -1,4 +1,4 @@
-"""raft.anonymize, raft.name_words and raft.wiki_bio: the anonymization of biographies (random names),
+"""raft.kinds.bio_needle.anonymize, raft.kinds.bio_needle.name_words and raft.kinds.bio_needle.wiki_bio: the anonymization of biographies (random names),
 the shipped name lists, and raw wiki_bio loading and group detection."""
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ import re
 
 import pytest
 
-from raft.anonymize import anonymize, load_wiki_bio  # load_wiki_bio: raft.wiki_bio's, re-exported
 from raft.config import ConfigError
-from raft.name_words import first_names, last_names
-from raft.wiki_bio import HUB_PARQUET, is_group
+from raft.kinds.bio_needle.anonymize import (  # load_wiki_bio: raft.kinds.bio_needle.wiki_bio's, re-exported
+    anonymize,
+    load_wiki_bio,
+)
+from raft.kinds.bio_needle.name_words import first_names, last_names
+from raft.kinds.bio_needle.wiki_bio import HUB_PARQUET, is_group
 
 
 def words(text: str) -> int:
@@ -191,9 +194,9 @@ def test_band_and_group_articles_are_dropped():
 
 
 def test_token_window_in_student_tokens(tiny_model):
-    from raft.chunking import _counter, load_tokenizer
+    from raft.sources.chunking import load_tokenizer, token_counter
 
-    count = _counter(load_tokenizer(tiny_model))[0]
+    count = token_counter(load_tokenizer(tiny_model))[0]
     bio = "john smith ( born 1950 ) is an english footballer . smith played for leeds united from 1970 to 1980 ."
     people = [{"name": "john smith", "bio": bio}]
     (row,), _ = anonymize(people, count, random.Random(0), min_tokens=1, max_tokens=10_000)
@@ -262,7 +265,7 @@ def test_shipped_name_lists():
     common = {"may", "june", "april", "august", "rose", "grace", "hope", "will", "mark", "bill", "frank", "dawn",
               "king", "young", "white", "black", "brown", "green", "hill", "wood", "bell", "hall", "park", "long",
               "price", "baker", "cook", "english", "french", "jordan", "chad", "georgia", "china", "summer"}
-    from raft.name_words import _ambiguous
+    from raft.kinds.bio_needle.name_words import _ambiguous
 
     for names in (first_names(), last_names()):
         assert len(names) >= 300 and len(set(names)) == len(names)

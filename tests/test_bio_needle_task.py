@@ -1,4 +1,4 @@
-"""The bio needle-in-a-haystack evaluation: reply scoring (raft.bio_score), the lm-eval task
+"""The bio needle-in-a-haystack evaluation: reply scoring (raft.kinds.bio_needle.score), the lm-eval task
 (eval_tasks/bio_needle) on hand-made folders, and python -m raft.evaluate recipe=bio_needle.
 
 The model in the end-to-end runs is a scripted OpenAI-compatible server (``ScriptedServer``, the
@@ -20,9 +20,16 @@ from pathlib import Path
 import datasets
 import pytest
 
-from raft.bio import FIELDS, compact
-from raft.bio_score import FIELD_METRICS, LENGTH_METRICS, length_metric, length_name, parse_reply, score_reply
 from raft.config import ConfigError, load_config, resource_dir
+from raft.kinds.bio_needle.schema import FIELDS, compact
+from raft.kinds.bio_needle.score import (
+    FIELD_METRICS,
+    LENGTH_METRICS,
+    length_metric,
+    length_name,
+    parse_reply,
+    score_reply,
+)
 from raft.prompts import bio_example, bio_prompt
 from raft.testing import TeacherServer
 
@@ -491,7 +498,7 @@ def test_raft_evaluate_writes_bio_samples_metrics_and_the_cost_table(scripted, t
         return path
 
     monkeypatch.setitem(
-        sys.modules, "raft.evaluate.cost", types.SimpleNamespace(write_cost_table=write_cost_table)
+        sys.modules, "raft.kinds.bio_needle.cost", types.SimpleNamespace(write_cost_table=write_cost_table)
     )
     out = tmp_path / "eval"
     cfg = _served(scripted, tmp_path / "bio", out)
@@ -542,14 +549,14 @@ def test_raft_evaluate_writes_bio_samples_metrics_and_the_cost_table(scripted, t
     calls.clear()
     main(_served(scripted, tmp_path / "bio", tmp_path / "one", "limit=1"))
     assert calls[0][0] == {4096: [rows[0]["prompt"][0]["content"]]}
-    monkeypatch.setitem(sys.modules, "raft.evaluate.cost", None)  # as if cost.py were missing
+    monkeypatch.setitem(sys.modules, "raft.kinds.bio_needle.cost", None)  # as if cost.py were missing
     main(_served(scripted, tmp_path / "bio", tmp_path / "nocost", "limit=1"))
-    assert "cost table skipped: raft.evaluate.cost is missing" in capsys.readouterr().out
+    assert "cost table skipped: raft.kinds.bio_needle.cost is missing" in capsys.readouterr().out
     assert (tmp_path / "nocost" / "results.json").is_file()
     # prices=[]: no cost table asked for
     calls.clear()
     monkeypatch.setitem(
-        sys.modules, "raft.evaluate.cost", types.SimpleNamespace(write_cost_table=write_cost_table)
+        sys.modules, "raft.kinds.bio_needle.cost", types.SimpleNamespace(write_cost_table=write_cost_table)
     )
     main(_served(scripted, tmp_path / "bio", tmp_path / "noprices", "limit=1", "prices=[]"))
     assert calls == [] and "cost table" not in capsys.readouterr().out

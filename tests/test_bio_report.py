@@ -1,4 +1,4 @@
-"""The bio needle-in-a-haystack report (raft.evaluate.bio_report) and the cost table (raft.evaluate.cost),
+"""The bio needle-in-a-haystack report (raft.kinds.bio_needle.report) and the cost table (raft.kinds.bio_needle.cost),
 on result folders built by hand as raft.evaluate writes them for the bio_needle task."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from raft.bio import FIELDS
-from raft.bio_score import FIELD_METRICS
 from raft.evaluate import ReportError, load_run, report
-from raft.evaluate.bio_report import (
+from raft.kinds.bio_needle.cost import OFFLINE, cost_per_1000, money, write_cost_table
+from raft.kinds.bio_needle.report import (
     accuracy_by_length,
     bio_samples_html,
     bio_summary,
     heatmap_matrix,
     summary_tables,
 )
-from raft.evaluate.cost import OFFLINE, cost_per_1000, money, write_cost_table
+from raft.kinds.bio_needle.schema import FIELDS
+from raft.kinds.bio_needle.score import FIELD_METRICS
 
 REPO = Path(__file__).resolve().parent.parent
 LENGTHS = (4096, 8192, 16384)

@@ -1,4 +1,4 @@
-"""N-gram decontamination (raft.decontaminate) against the HotpotQA dev QA list and bio_needle sets."""
+"""N-gram decontamination (raft.kinds.in2.decontaminate) against the HotpotQA dev QA list and bio_needle sets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from raft.config import ConfigError
-from raft.decontaminate import Contamination, filter_rows, load_eval_texts, words
+from raft.kinds.in2.decontaminate import Contamination, filter_rows, load_eval_texts, words
 from raft.prompts import bio_prompt
 
 QUESTION = (

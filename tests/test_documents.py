@@ -1,4 +1,4 @@
-"""raft.documents and raft.chunking: every loader on real and written files, the bad inputs, token-aware chunking."""
+"""raft.sources.documents and raft.sources.chunking: every loader on real and written files, the bad inputs, token-aware chunking."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from raft.chunking import chunk_documents, load_chunks, load_tokenizer
-from raft.documents import Document, DocumentError, Note, load_documents
+from raft.sources.chunking import chunk_documents, load_chunks, load_tokenizer
+from raft.sources.documents import Document, DocumentError, Note, load_documents
 
 DEMO_DOCS = Path(__file__).resolve().parent.parent / "raft" / "demo"  # project-owned text, always present
 
@@ -262,7 +262,7 @@ def test_tokenizer_is_the_tokenizers_library_alone_and_counts_like_transformers(
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
-    from raft.chunking import _counter
+    from raft.sources.chunking import token_counter
 
     auto = AutoTokenizer.from_pretrained(tiny_model)
     assert isinstance(tok, Tokenizer)
@@ -271,7 +271,7 @@ def test_tokenizer_is_the_tokenizers_library_alone_and_counts_like_transformers(
     texts = [d.text for d in docs] + ["", " leading space", "caf\u00e9 \u201cquoted\u201d \u4e2d\u6587", "a <|eot_id|> b<|pad|>", "x" * 500]
     counts = [len(auto(t, add_special_tokens=False)["input_ids"]) for t in texts]
     for tokenizer in (tok, auto):
-        one, many = _counter(tokenizer)
+        one, many = token_counter(tokenizer)
         assert many(texts) == counts and [one(t) for t in texts] == counts
     for size, overlap in [(16, 0), (64, 0), (64, 24)]:
         mine, _ = chunk_documents(docs, tok, chunk_size=size, chunk_overlap=overlap, min_chunk_tokens=0, progress=False)
@@ -283,7 +283,7 @@ def test_truncation_or_padding_left_on_does_not_change_counts(tiny_model, tmp_pa
     # A tokenizer.json may enable them, and a transformers tokenizer keeps the state its last call set.
     from transformers import AutoTokenizer
 
-    from raft.chunking import _counter
+    from raft.sources.chunking import token_counter
 
     text = "Sentence number one is here. " * 20
     full = n_tokens(load_tokenizer(tiny_model), text)
@@ -292,12 +292,12 @@ def test_truncation_or_padding_left_on_does_not_change_counts(tiny_model, tmp_pa
     data["truncation"] = {"direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0}
     data["padding"] = {"strategy": {"Fixed": 300}, "direction": "Right", "pad_to_multiple_of": None, "pad_id": 5, "pad_type_id": 0, "pad_token": "<|pad|>"}
     (tmp_path / "tokenizer.json").write_text(json.dumps(data))
-    one, many = _counter(load_tokenizer(tmp_path))
+    one, many = token_counter(load_tokenizer(tmp_path))
     assert one(text) == full and many([text, "short"]) == [full, n_tokens(load_tokenizer(tiny_model), "short")]
     auto = AutoTokenizer.from_pretrained(tiny_model)
     auto(["a b c d e f g h i j"], truncation=True, max_length=4, padding="max_length")
     auto.backend_tokenizer.enable_truncation(4)  # as if a call had left it on
-    one, many = _counter(auto)
+    one, many = token_counter(auto)
     assert one(text) == full and many([text]) == [full]
     assert auto.backend_tokenizer.truncation is not None  # the caller's tokenizer is left as it was
 
@@ -351,7 +351,7 @@ def test_loading_and_chunking_import_neither_transformers_nor_torch(tiny_model, 
     (tmp_path / "notes.txt").write_text("A sentence about chunking. " * 40)
     code = (
         "import sys\n"
-        "from raft.chunking import load_chunks\n"
+        "from raft.sources.chunking import load_chunks\n"
         "result = load_chunks(sys.argv[1], sys.argv[2], 32, 0, 0)\n"
         "assert len(result.chunks) > 2, result\n"
         "print(sorted(m for m in ('transformers', 'torch') if m in sys.modules))\n"
@@ -483,10 +483,10 @@ def test_a_chunk_counted_too_long_is_split_again(shared_docs, tok):
     # Joined pieces can count more tokens than the sum of their parts (BPE merges across a piece
     # boundary); the final batch count catches it and splits that chunk again. Forced here by
     # handing _fit a chunk that is really too long.
-    from raft.chunking import _counter, _fit
+    from raft.sources.chunking import _fit, token_counter
 
     text = shared_docs[-1].text[:3000]
-    one, many = _counter(tok)
+    one, many = token_counter(tok)
     size, short = many([text, "short"])
     assert size > 100
     parts = _fit([text, "short"], [size, short], 100, one, many)

@@ -16,9 +16,9 @@ import datasets
 import pytest
 
 from raft.config import ConfigError, resource_dir
-from raft.hotpot import load_hotpot, paragraph_text, paragraphs
 from raft.metrics import score
 from raft.prompts import ANSWER_TAG, student_example, student_prompt
+from raft.sources.hotpot import load_hotpot, paragraph_text, paragraphs
 from raft.testing import fake_questions
 
 TASKS_DIR = resource_dir("eval_tasks")

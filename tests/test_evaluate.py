@@ -469,8 +469,8 @@ def test_bio_needle_data_and_task_errors(tiny_model, tmp_path):
 
 
 def test_bio_sample_row_is_what_the_report_reads():
-    from raft.bio import FIELDS, compact
     from raft.evaluate import sample_row
+    from raft.kinds.bio_needle.schema import FIELDS, compact
 
     doc = {
         "id": "n1",
@@ -513,8 +513,8 @@ def test_bio_sample_row_is_what_the_report_reads():
 def test_cost_table_output_tokens_are_the_gold_labels_in_the_models_tokenizer(tiny_model):
     from transformers import AutoTokenizer
 
-    from raft.bio import compact
-    from raft.evaluate.bio_run import _target_tokens
+    from raft.kinds.bio_needle.evaluation import _target_tokens
+    from raft.kinds.bio_needle.schema import compact
 
     targets = [compact(BIO_LABEL), compact({**BIO_LABEL, "nationality": "unknown"})]
     tok = AutoTokenizer.from_pretrained(tiny_model)

@@ -17,8 +17,8 @@ import pytest
 
 from raft.finetune.data import _n_tokens, _rebuild_prompt, fit_example, fit_split, load_data
 from raft.finetune.model import load_tokenizer
-from raft.hotpot import load_hotpot, paragraph_text, paragraphs
 from raft.prompts import student_example
+from raft.sources.hotpot import load_hotpot, paragraph_text, paragraphs
 from raft.testing import fake_answer, fake_questions
 
 HOTPOT = "hotpotqa/hotpot_dev_distractor_first100.json"

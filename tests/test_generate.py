@@ -14,14 +14,14 @@ import pytest
 from datasets import load_from_disk
 
 from raft import generate
-from raft.chunking import Chunk
 from raft.config import ConfigError, load_config
 from raft.generate import command, output, pipeline
-from raft.hotpot import hotpot_chunks, load_hotpot, paragraph_text, paragraphs
-from raft.kinds.raft import COLUMNS
-from raft.kinds.raft import Kind as RaftKind
+from raft.kinds.raft.kind import COLUMNS
+from raft.kinds.raft.kind import Kind as RaftKind
+from raft.kinds.raft.samples import contains_answer, normalize_question, parse_answer
 from raft.prompts import ANSWER_TAG, student_example, student_prompt
-from raft.samples import contains_answer, normalize_question, parse_answer
+from raft.sources.chunking import Chunk
+from raft.sources.hotpot import hotpot_chunks, load_hotpot, paragraph_text, paragraphs
 from raft.store import Store
 from raft.teacher import Reply, Teacher
 from raft.testing import TeacherBehaviour, TeacherServer
@@ -137,7 +137,7 @@ def test_docs_run_writes_a_valid_dataset(tmp_path, teacher, shared_data, tiny_mo
     )
     result = generate.main(cfg, progress=False)
     rows = read_rows(tmp_path / "out")
-    from raft.chunking import load_chunks
+    from raft.sources.chunking import load_chunks
 
     chunks = {c.id: c.text for c in load_chunks(shared_data / "docs", str(tiny_model), 128, 0, 32).chunks}
     check_rows(rows, chunks)
@@ -288,7 +288,7 @@ def test_grouped_split_keeps_groups_whole_close_to_the_share_and_by_seed(sizes, 
 
 
 def _overlaps(row: dict, chunks: dict[str, Chunk], by_text: dict[str, Chunk]) -> bool:
-    from raft.samples import shares_text
+    from raft.kinds.raft.samples import shares_text
 
     oracle = chunks[row["chunk_id"]]
     others = [by_text[d] for d in row["documents"] if d != oracle.text]
@@ -298,7 +298,7 @@ def _overlaps(row: dict, chunks: dict[str, Chunk], by_text: dict[str, Chunk]) ->
 def test_hard_distractors_never_overlap_the_oracle(tmp_path, teacher, tiny_model, capsys):
     """chunk_overlap > 0: the neighbouring chunk of the same document is the most BM25-similar one; it
     holds the oracle's text, so it is skipped, and the run says how many were."""
-    from raft.chunking import load_chunks
+    from raft.sources.chunking import load_chunks
 
     cfg = load_config("generate", ["recipe=docs", f"input={REPO / 'raft' / 'demo'}", f"output={tmp_path / 'out'}", f"tokenizer={tiny_model}",
                                    "chunk_size=64", "chunk_overlap=16", "min_chunk_tokens=8", "distractor_strategy=hard", "p=1",
@@ -686,7 +686,7 @@ def test_help_and_start_up_import_no_heavy_library():
         "sys.argv = ['raft.generate', '--help']\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    runpy.run_module('raft.generate', run_name='__main__')\n"
-        "import raft.generate.command, raft.kinds.raft, raft.chunking, raft.teacher\n"
+        "import raft.generate.command, raft.kinds.raft.kind, raft.sources.chunking, raft.teacher\n"
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'pyarrow') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)

@@ -1,4 +1,4 @@
-"""raft.haystack: whole pieces to an exact token budget, golds at depths, exact token positions.
+"""raft.long_context.haystack: whole pieces to an exact token budget, golds at depths, exact token positions.
 
 The core tests run on generated text with the tiny model's tokenizer (no ../shared needed); the
 ``shared_data`` ones use the bio haystack files. Other tokenizer families (Llama 3's pre-tokenizer
@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from raft.chunking import load_tokenizer
-from raft.haystack import Assembled, Haystack, HaystackError
+from raft.long_context.haystack import Assembled, Haystack, HaystackError
+from raft.sources.chunking import load_tokenizer
 
 TARGETS = [4096, 8192, 16384, 32768]
 LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"

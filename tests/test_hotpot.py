@@ -1,4 +1,4 @@
-"""raft.hotpot: both layouts, clear errors, and the HotpotQA chunks (deduplicated context paragraphs)."""
+"""raft.sources.hotpot: both layouts, clear errors, and the HotpotQA chunks (deduplicated context paragraphs)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from raft.hotpot import HotpotError, hotpot_chunks, load_hotpot, paragraph_text, paragraphs, training_chunks
+from raft.sources.hotpot import (
+    HotpotError,
+    hotpot_chunks,
+    load_hotpot,
+    paragraph_text,
+    paragraphs,
+    training_chunks,
+)
 
 FIRST100 = "hotpotqa/hotpot_dev_distractor_first100.json"
 

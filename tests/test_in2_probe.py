@@ -1,4 +1,4 @@
-"""The IN2 retrieval probes (raft.probes): construction checked with the tokenizer, scoring, the lm-eval
+"""The IN2 retrieval probes (raft.kinds.in2.probes): construction checked with the tokenizer, scoring, the lm-eval
 task through a scripted server (right for some position bins, wrong for others), and
 python -m raft.evaluate recipe=in2_probe with the tiny model.
 
@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from raft.config import ConfigError, load_config, resource_dir
-from raft.probes import PROBES, QUESTIONS, ProbeSettings, build_probes, pieces, probe_prompt, score_probe
+from raft.kinds.in2.probes import (
+    PROBES,
+    QUESTIONS,
+    ProbeSettings,
+    build_probes,
+    pieces,
+    probe_prompt,
+    score_probe,
+)
 from raft.testing import TeacherServer
 
 TASKS_DIR = resource_dir("eval_tasks")
@@ -163,7 +171,7 @@ def test_sentences_records_and_functions():
 
 
 def test_a_raft_generate_folder_is_read_as_its_chunks(tiny_model, corpus, tmp_path):
-    from raft.chunking import load_tokenizer
+    from raft.sources.chunking import load_tokenizer
 
     paragraphs = [p.strip() for p in (corpus / "state_of_the_union.txt").read_text().split("\n\n") if len(p.split()) > 40]
     folder = tmp_path / "raft_data"
@@ -192,9 +200,9 @@ def test_the_document_probe_drops_corpus_segments_the_model_trained_on(tiny_mode
     """A probe corpus must be disjoint from the fine-tuned model's training text: segments sharing a
     10-word run with the training rows (long contexts included) are neither asked about nor filler,
     and their number is printed; a corpus the model trained on entirely is refused."""
-    from raft.decontaminate import Contamination
-    from raft.probes.pools import CORPUS_CHARS_PER_TOKEN
-    from raft.probes.prompter import Prompter
+    from raft.kinds.in2.decontaminate import Contamination
+    from raft.kinds.in2.probes.pools import CORPUS_CHARS_PER_TOKEN
+    from raft.kinds.in2.probes.prompter import Prompter
 
     tok = Prompter(tiny_model).tok
     segments = pieces.corpus_segments(corpus, tok, SETTINGS.segment_tokens, CORPUS_CHARS_PER_TOKEN * max(SETTINGS.lengths), SETTINGS.seed)
@@ -226,7 +234,7 @@ def test_the_document_probe_drops_corpus_segments_the_model_trained_on(tiny_mode
 
 def test_raft_evaluate_checks_the_probe_corpus_against_the_adapters_training_data(tiny_model, corpus, tmp_path, capsys):
     from raft.config import save_config
-    from raft.evaluate.probe_run import probe_metadata
+    from raft.kinds.in2.evaluation import probe_metadata
 
     data = _trained_on(tmp_path / "in2", ["one two three four five six seven eight nine ten eleven"])
     save_config(load_config("generate", ["recipe=in2", "input=docs"]), data)
@@ -421,7 +429,7 @@ SAMPLE_FIELDS = ["doc_id", "probe", "target_tokens", "context_tokens", "bins", "
 
 def test_recipe_and_its_settings_reach_the_task(tiny_model, corpus, monkeypatch):
     from raft.evaluate import TASK_DATA, check
-    from raft.evaluate.probe_run import probe_metadata
+    from raft.kinds.in2.evaluation import probe_metadata
 
     cfg = load_config("evaluate", ["recipe=in2_probe"])
     assert cfg.tasks == ["in2_probe"] and cfg.max_new_tokens == 64 and cfg.apply_chat_template

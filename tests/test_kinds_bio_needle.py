@@ -1,4 +1,4 @@
-"""raft.kinds.bio_needle: python -m raft.generate kind=bio_needle on the shared biographies, the tiny
+"""raft.kinds.bio_needle.kind: python -m raft.generate kind=bio_needle on the shared biographies, the tiny
 model's tokenizer and the local teacher server (labels in JSON-schema mode)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from datasets import load_from_disk
 
 from raft import generate
-from raft.bio import BioLabel, compact
 from raft.config import ConfigError, load_config
+from raft.kinds.bio_needle.schema import BioLabel, compact
 from raft.testing import TeacherBehaviour, fake_label
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""raft.kinds.in2: python -m raft.generate kind=in2 on the shared documents, the tiny model's tokenizer
+"""raft.kinds.in2.kind: python -m raft.generate kind=in2 on the shared documents, the tiny model's tokenizer
 and the local teacher server (QA pairs in JSON-schema mode)."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def rows_of(out: Path) -> list[dict]:
 def test_rows_place_the_golds_where_recorded_among_other_sources(tmp_path, shared_data, tiny_model, teacher):
     from transformers import AutoTokenizer
 
-    from raft.chunking import load_chunks
+    from raft.sources.chunking import load_chunks
 
     result = generate.main(in2_cfg(tmp_path, shared_data, tiny_model, teacher), progress=False)
     rows = rows_of(tmp_path / "out")
@@ -91,7 +91,7 @@ class PlantingTeacher(Teacher):
 
 
 def test_a_planted_hotpotqa_question_is_removed(tmp_path, shared_data, tiny_model, teacher, monkeypatch):
-    # the first dev question long enough to hold a 10-gram (shorter ones cannot match: raft.decontaminate)
+    # the first dev question long enough to hold a 10-gram (shorter ones cannot match: raft.kinds.in2.decontaminate)
     planted = next(q for q in (json.loads(line)["question"] for line in (shared_data / DEV_QA).open()) if len(q.split()) >= 14)
     monkeypatch.setattr(command, "make_teacher", lambda cfg: PlantingTeacher(planted))
     result = generate.main(in2_cfg(tmp_path, shared_data, tiny_model, teacher, "limit=8"), progress=False)

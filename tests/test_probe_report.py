@@ -1,4 +1,4 @@
-"""The in2_probe ("lost in the middle" position probe) report (raft.evaluate.probe_report), on result
+"""The in2_probe ("lost in the middle" position probe) report (raft.kinds.in2.report), on result
 folders built by hand as raft.evaluate writes them for the in2_probe task."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from raft.evaluate import ReportError, bio_plots, load_run, probe_plots, report
-from raft.evaluate.probe_report import (
+from raft.evaluate import ReportError, load_run, report
+from raft.kinds.bio_needle import plots as bio_plots
+from raft.kinds.in2 import plots as probe_plots
+from raft.kinds.in2.report import (
     n_bins,
     position_by_run,
     position_lines,

@@ -1,4 +1,4 @@
-"""RAFT sample assembly and the quality gate (raft.samples)."""
+"""RAFT sample assembly and the quality gate (raft.kinds.raft.samples)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 import pytest
 
 from raft.config import ConfigError
-from raft.metrics import normalize_answer
-from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE
-from raft.samples import (
+from raft.kinds.raft.samples import (
     HardDistractors,
     build_sample,
     check_answer,
@@ -22,6 +20,8 @@ from raft.samples import (
     pick_distractors,
     shares_text,
 )
+from raft.metrics import normalize_answer
+from raft.prompts import ANSWER_TAG, BEGIN_QUOTE, END_QUOTE
 from raft.testing import fake_answer, fake_questions
 
 TEXTS = [f"chunk {i} about topic {i % 5} with words {i * 7}" for i in range(20)]

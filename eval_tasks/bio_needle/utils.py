@@ -11,8 +11,8 @@ saved with ``save_to_disk``, its ``test`` split, else ``OUT/test.jsonl``) or a J
 The test split is the evaluation sweep: context lengths x needle depths x needles per cell.
 
 Each row is asked exactly as the student saw it in training: its ``prompt[0].content``
-(``raft.prompts.bio_prompt(haystack, name)``). The target is ``raft.bio.compact(label)``. A reply
-is scored field by field (``raft.bio_score``): ``score`` (share of the 9 fields right), ``json_valid``,
+(``raft.prompts.bio_prompt(haystack, name)``). The target is ``raft.kinds.bio_needle.schema.compact(label)``. A reply
+is scored field by field (``raft.kinds.bio_needle.score``): ``score`` (share of the 9 fields right), ``json_valid``,
 one metric per field (``nationality``, ``birth_day`` ... ``death_year``, ``sportsperson``,
 ``politician``) and ``score_<N>k`` per context length (``target_tokens`` 4096 -> ``score_4k``), a
 ``(value, applies)`` pair averaged by ``mean_where`` over the rows of that length (NaN when none).
@@ -29,9 +29,9 @@ from typing import Any
 import datasets
 from pydantic import ValidationError
 
-from raft.bio import BioLabel, compact
-from raft.bio_score import FIELD_METRICS, LENGTH_METRICS, length_metric, score_reply
 from raft.config import ConfigError, first_line, task_test_rows
+from raft.kinds.bio_needle.schema import BioLabel, compact
+from raft.kinds.bio_needle.score import FIELD_METRICS, LENGTH_METRICS, length_metric, score_reply
 
 TASK = "bio_needle"
 ENV_VAR = "RAFT_BIO_NEEDLE_DATA"

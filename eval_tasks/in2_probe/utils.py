@@ -1,4 +1,4 @@
-"""Data, prompt and scoring of the ``in2_probe`` lm-eval task: judge-free retrieval probes (raft.probes).
+"""Data, prompt and scoring of the ``in2_probe`` lm-eval task: judge-free retrieval probes (raft.kinds.in2.probes).
 
 The docs are built when the task loads, from a fixed seed, the evaluated model's tokenizer and (for
 the document probe) a corpus; no teacher, no data folder. Settings, first match wins:
@@ -7,7 +7,7 @@ the document probe) a corpus; no teacher, no data folder. Settings, first match 
   ``tokenizer=``), the environment variable ``RAFT_IN2_PROBE_TOKENIZER``, then lm_eval's own model
   arguments, which ``lm_eval`` passes as metadata (``tokenizer``, ``pretrained``, ``model``);
 - corpus (the document probe): metadata ``in2_probe_corpus`` (``raft.evaluate data=``), the
-  environment variable ``RAFT_IN2_PROBE_CORPUS``: a file or folder of documents (raft.documents), or a
+  environment variable ``RAFT_IN2_PROBE_CORPUS``: a file or folder of documents (raft.sources.documents), or a
   raft.generate output folder (its ``chunks.jsonl``). Required by the document probe, never by the others;
 - exclude (the document probe): metadata ``in2_probe_exclude`` (``raft.evaluate`` passes
   ``probe_exclude=``, else the adapter's training data folder), the environment variable
@@ -18,7 +18,7 @@ the document probe) a corpus; no teacher, no data folder. Settings, first match 
 - the sweep: metadata ``in2_probe_lengths``, ``in2_probe_bins``, ``in2_probe_samples`` (per bin),
   ``in2_probe_probes``, ``in2_probe_seed``, else the task's ``dataset_kwargs`` (4k-32k, 10 bins, 5).
 
-``process_results``: ``em`` and ``f1`` (raft.probes.score), the same per probe (``em_document`` ...)
+``process_results``: ``em`` and ``f1`` (raft.kinds.in2.probes.score), the same per probe (``em_document`` ...)
 per position bin (``em_bin0`` ... ``em_bin9``, ``f1_bin0`` ...) and EM per context length (``em_2k`` ...
 ``em_128k``: target_tokens 4096 -> ``em_4k``) as ``(value, applies)`` pairs that ``mean_where`` averages
 over the docs they apply to (NaN when none: a probe left out, fewer bins, a length not asked).
@@ -33,9 +33,9 @@ from typing import Any
 
 import datasets
 
-from raft.bio_score import length_name
 from raft.config import ConfigError
-from raft.probes import PROBES, ProbeSettings, build_probes, score_probe
+from raft.kinds.bio_needle.score import length_name
+from raft.kinds.in2.probes import PROBES, ProbeSettings, build_probes, score_probe
 
 TASK = "in2_probe"
 PREFIX = "in2_probe_"  # metadata keys

@@ -142,7 +142,7 @@ def resolve_k(metadata: dict[str, Any], default: Any = DEFAULT_K) -> int:
 
 
 class Retriever:
-    """BM25 (bm25s, English stopwords removed) over chunk texts, as raft.samples.HardDistractors."""
+    """BM25 (bm25s, English stopwords removed) over chunk texts, as raft.kinds.raft.samples.HardDistractors."""
 
     def __init__(self, texts: list[str]):
         import bm25s

@@ -8,7 +8,7 @@ Where the questions come from, first match wins:
 3. the hub: ``hotpotqa/hotpot_qa``, config ``distractor``, split ``validation``.
 
 A local file may be in the original layout (``hotpot_dev_distractor_v1.json``) or the Hugging Face
-layout, JSON or JSONL (``raft.hotpot.load_hotpot``). The questions keep the official order; the task's
+layout, JSON or JSONL (``raft.sources.hotpot.load_hotpot``). The questions keep the official order; the task's
 ``dataset_kwargs.questions`` takes the first N (1,000 for ``raft_hotpot``, all for ``raft_hotpot_full``).
 ``raft_hotpot_full`` is contaminated for a model trained on this repo's clean HotpotQA chunks (they are
 paragraphs of the questions after the first ``hotpot.eval_questions``); ``python -m raft.evaluate``
@@ -25,9 +25,9 @@ from typing import Any
 import datasets
 
 from raft.config import ConfigError
-from raft.hotpot import HUB_ID, HotpotError, load_hotpot, paragraph_text, paragraphs
 from raft.metrics import score
 from raft.prompts import student_prompt
+from raft.sources.hotpot import HUB_ID, HotpotError, load_hotpot, paragraph_text, paragraphs
 
 ENV_VAR = "RAFT_HOTPOT_PATH"
 METADATA_KEY = "raft_hotpot_path"

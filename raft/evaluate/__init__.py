@@ -30,9 +30,9 @@ question; for the raft_domain tasks also chunk_id, oracle_index and has_oracle, 
 retrieval variant oracle_retrieved and retrieved_ids; for ``bio_needle`` needle_name, label,
 target_tokens, context_tokens, depth, depth_target, response, parsed, json_valid, fields and score)
 and ``recipe.yaml``. ``bio_needle`` reports ``score`` (share of the 9 label fields right, parsed as
-JSON only: ``raft.bio_score``), ``json_valid``, one metric per field and ``score_<N>k`` per context
+JSON only: ``raft.kinds.bio_needle.score``), ``json_valid``, one metric per field and ``score_<N>k`` per context
 length; with ``prices`` set, ``main`` also writes the cost table of the evaluated prompts
-(``raft.evaluate.cost``).
+(``raft.kinds.bio_needle.cost``).
 
 The report reads result folders written here (or by ``lm_eval --output_path ... --log_samples``)
 and writes ``report.md`` (F1 / EM / answer_found per run, F1 change against the base model of the
@@ -54,7 +54,6 @@ and Markdown), ``bio_plots`` (its figures), ``bio_html`` (``bio_samples.html``),
 """
 
 from raft.evaluate.backends import BACKENDS, batch_size, model_args, prompt_tokens, vllm_max_model_len
-from raft.evaluate.bio_run import BIO_FIELD_METRICS, BIO_LENGTH_METRICS, BIO_METRICS, bio_sample_row
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
 from raft.evaluate.results import ReportError, Run, load_run
@@ -72,6 +71,12 @@ from raft.evaluate.run import (
     write_results,
 )
 from raft.evaluate.table import markdown_table, table_rows
+from raft.kinds.bio_needle.evaluation import (
+    BIO_FIELD_METRICS,
+    BIO_LENGTH_METRICS,
+    BIO_METRICS,
+    bio_sample_row,
+)
 
 __all__ = [
     "BACKENDS",

@@ -12,7 +12,7 @@ Used for two checks before anything heavy loads:
   trains on the evaluated contexts themselves. Such a run is refused unless ``allow_contaminated=true``
   (then results.json says so); an adapter whose data cannot be traced gets a warning.
 - :func:`training_data`: the in2 training folder of an adapter, for the in2 probe's disjointness check
-  (``raft.evaluate.probe_run``).
+  (``raft.kinds.in2.evaluation``).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 fine-tuned F1 per model) and ``samples.html`` (every answer), and its command line,
 ``python -m raft.evaluate report RESULT_DIR [RESULT_DIR ...] [--out DIR]``.
 
-Runs of the bio_needle task get their own files beside them (``raft.evaluate.bio_report``:
+Runs of the bio_needle task get their own files beside them (``raft.kinds.bio_needle.report``:
 ``bio_heatmap_<label>.png``, ``bio_accuracy.png``, ``bio_samples.html``) and a section of report.md;
 runs of the in2_probe task (the IN2 "lost in the middle" position probe) likewise
-(``raft.evaluate.probe_report``: ``probe_position_<label>.png``, ``probe_position.png``,
+(``raft.kinds.in2.report``: ``probe_position_<label>.png``, ``probe_position.png``,
 ``probe_heatmap_<label>.png``, ``probe_samples.html``); the RAFT files are written when at least one
 run has an F1 task, so a report over any mix of RAFT, bio and probe runs works.
 
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError
-from raft.evaluate.bio_report import bio_report
-from raft.evaluate.probe_report import probe_report
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.results import ReportError, load_run
 from raft.evaluate.table import markdown_table, pct, table_rows
+from raft.kinds.bio_needle.report import bio_report
+from raft.kinds.in2.report import probe_report
 
 REPORT_USAGE = "usage: python -m raft.evaluate report RESULT_DIR [RESULT_DIR ...] [--out DIR]"
 

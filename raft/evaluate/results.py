@@ -4,13 +4,13 @@ as a ``Run``: who was evaluated, the metrics per task and the samples per task.
 
 A ``bio_needle`` task (the bio needle-in-a-haystack benchmark) has no F1: its metrics (``score``,
 ``json_valid``, one per scored field, ``score_<n>k`` per context length) go to ``Run.bio`` and its
-samples (one row per needle, length and depth) to ``Run.bio_samples``, which ``raft.evaluate.bio_report``
+samples (one row per needle, length and depth) to ``Run.bio_samples``, which ``raft.kinds.bio_needle.report``
 reports on; ``Run.metrics`` and ``Run.samples`` keep the F1 tasks alone.
 
 An ``in2_probe`` task (the IN2 "lost in the middle" position probe) is reported apart too, though it
 has an F1: its metrics (``em``, ``f1``, ``em_<probe>``, ``em_bin<i>``, ...) go to ``Run.probe`` and its
 samples (one row per probe: probe type, target_tokens, bin, depth, question, answer, response, em,
-f1) to ``Run.probe_samples``, which ``raft.evaluate.probe_report`` reports on.
+f1) to ``Run.probe_samples``, which ``raft.kinds.in2.report`` reports on.
 
 Every problem with a folder is a ``ReportError``: one line naming the file.
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, read_jsonl
-from raft.evaluate.bio_run import bio_sample_row
 from raft.evaluate.run import BIO_TASK, METRICS, SPLIT_METRICS, sample_row, short_name
+from raft.kinds.bio_needle.evaluation import bio_sample_row
 
 
 class ReportError(ConfigError):
@@ -61,12 +61,12 @@ PROBE_SAMPLE_KEYS = ("target_tokens", "bin", "em")
 
 
 def is_bio_task(task: str) -> bool:
-    """bio_needle (or a variant named after it): reported by raft.evaluate.bio_report."""
+    """bio_needle (or a variant named after it): reported by raft.kinds.bio_needle.report."""
     return task.startswith(BIO_TASK)
 
 
 def is_probe_task(task: str) -> bool:
-    """in2_probe (or a variant named after it): reported by raft.evaluate.probe_report."""
+    """in2_probe (or a variant named after it): reported by raft.kinds.in2.report."""
     return task.startswith(PROBE_TASK)
 
 

@@ -1,7 +1,7 @@
 """The lm-eval run: check the settings, run ``lm_eval.simple_evaluate`` on the tasks in
 ``eval_tasks/``, write ``results.json``, ``samples_<task>.jsonl`` and ``recipe.yaml``, print the
 metrics. What is particular to ``bio_needle`` (its sample rows, its printout, the cost table of its
-prompts at ``prices``) is ``raft.evaluate.bio_run``'s, which imports this module: it is imported
+prompts at ``prices``) is ``raft.kinds.bio_needle.evaluation``'s, which imports this module: it is imported
 inside the functions that hand a bio_needle task to it.
 
 ``main`` is what ``python -m raft.evaluate key=value ...`` calls (see ``raft/evaluate/__main__.py``).
@@ -129,8 +129,8 @@ def check(cfg: EvaluateConfig) -> list[str]:
         raise ConfigError(
             f"data= is ambiguous for tasks {tasks}: evaluate them separately, or set RAFT_HOTPOT_PATH and RAFT_DOMAIN_DATA"
         )
-    from raft.evaluate.bio_run import check_prices  # it imports this module
-    from raft.evaluate.probe_run import probe_metadata
+    from raft.kinds.bio_needle.evaluation import check_prices  # it imports this module
+    from raft.kinds.in2.evaluation import probe_metadata
 
     check_prices(cfg.prices)
     probe_metadata(cfg, tasks)  # in2_probe's settings: a bad one fails here
@@ -157,7 +157,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
                 metadata[TASK_DATA[t][0]] = cfg.data
     if cfg.retrieval_k is not None:
         metadata[RETRIEVAL_K_KEY] = cfg.retrieval_k
-    from raft.evaluate.probe_run import probe_metadata  # it imports this module
+    from raft.kinds.in2.evaluation import probe_metadata  # it imports this module
 
     metadata.update(probe_metadata(cfg, tasks))  # in2_probe: the model's tokenizer, the sweep
     manager = TaskManager(
@@ -211,7 +211,7 @@ def _output(sample: dict[str, Any]) -> str:
 
 def sample_row(sample: dict[str, Any], task: str = "") -> dict[str, Any]:
     """One lm-eval logged sample as a flat record: question, gold, output, extracted answer, scores
-    (a bio_needle sample: ``raft.evaluate.bio_run.bio_sample_row``)."""
+    (a bio_needle sample: ``raft.kinds.bio_needle.evaluation.bio_sample_row``)."""
     from raft.evaluate import bio_run, probe_run  # they import this module
 
     if bio_run.is_bio_sample(sample, task):

@@ -13,7 +13,7 @@ become rows or rejects. Where each step lives:
 - ``raft.generate.pipeline``: asyncio workers, store-backed teacher calls, rows and rejects streamed
   to work files, deduplication, progress;
 - ``raft.generate.output``: split, ``train.jsonl`` / ``test.jsonl``, the ``datasets`` copy, the card;
-- ``raft.kinds.raft``: RAFT QA (questions per chunk, distractors, oracle probability p, quality gate).
+- ``raft.kinds.raft.kind``: RAFT QA (questions per chunk, distractors, oracle probability p, quality gate).
 
 Output folder (``output``), the contract with raft.finetune and raft.evaluate:
 ``recipe.yaml``, ``dataset/`` (DatasetDict train/test), ``train.jsonl``, ``test.jsonl``,

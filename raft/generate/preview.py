@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, first_line
+from raft.kinds.raft.samples import QUOTE, QUOTE_MARKS
 from raft.prompts import ANSWER_TAG
-from raft.samples import QUOTE, QUOTE_MARKS
 
 PAGE = "preview.html"
 MAX_ROWS = 20_000
@@ -114,7 +114,7 @@ def raft_row(row: dict[str, Any], split: str, chunks: dict[str, str], texts: Tex
     cot = row.get("cot_answer") or ""
     answer_marks, doc_marks = [], [[] for _ in pool]
     found = 0
-    # the quotes the quality gate checks (raft.samples.parse_answer): without surrounding quote marks, empty ones skipped
+    # the quotes the quality gate checks (raft.kinds.raft.samples.parse_answer): without surrounding quote marks, empty ones skipped
     spans = [(m, text) for m in QUOTE.finditer(cot) if (text := m.group(1).strip(QUOTE_MARKS))]
     order = ([oracle_at] if oracle_at is not None else []) + [i for i in range(len(pool)) if i != oracle_at]
     for k, (m, text) in enumerate(spans):

@@ -127,7 +127,7 @@ class PromptTokens:
     def __init__(self, tokenizer: str):
         from transformers import AutoTokenizer
 
-        from raft.chunking import load_tokenizer
+        from raft.sources.chunking import load_tokenizer
 
         try:
             self.template = AutoTokenizer.from_pretrained(tokenizer)
@@ -149,7 +149,7 @@ class PromptTokens:
 
     def measure(self, content: str, context: str, context_tokens: int, edge: int = 256) -> tuple[int, int]:
         """(tokens of the whole prompt, token offset of ``context`` in it) for a user turn ``content`` that
-        holds ``context`` (whose own count is known: raft.haystack counts it once per piece), without
+        holds ``context`` (whose own count is known: raft.long_context.haystack counts it once per piece), without
         tokenizing the context again: only the template around it and ``edge`` characters at each end
         of the context are counted, which is exact where tokens do not reach further across a boundary
         (byte-level BPE pre-tokenizers; the tests check it against a full count)."""
@@ -164,16 +164,16 @@ class PromptTokens:
 
 
 def available_kinds() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg and not m.name.startswith("_"))
 
 
 def make_kind(cfg: Any, source: str) -> Kind:
-    """The ``Kind`` of ``cfg.kind`` (module ``raft.kinds.<kind>``); unknown: one line with the nearest."""
+    """The ``Kind`` of ``cfg.kind`` (module ``raft.kinds.<kind>.kind``); unknown: one line with the nearest."""
     names = available_kinds()
     if cfg.kind not in names:
         near = difflib.get_close_matches(cfg.kind, names, n=1)
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise ConfigError(f"kind={cfg.kind!r} is not a kind of data; available: {', '.join(names)}{hint}")
-    kind = importlib.import_module(f"raft.kinds.{cfg.kind}").Kind(cfg, source)
+    kind = importlib.import_module(f"raft.kinds.{cfg.kind}.kind").Kind(cfg, source)
     kind.validate()
     return kind

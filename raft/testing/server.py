@@ -59,7 +59,7 @@ _YEAR = re.compile(r"\b(1[5-9]\d\d|20[0-2]\d)\b")
 def fake_label(text: str) -> dict:
     """A bio label read off a biography by rules (the stand-in for a teacher in JSON mode): the first
     nationality named, the first two years as birth and death, sportsperson / politician by keywords."""
-    from raft.bio import NATIONALITIES
+    from raft.kinds.bio_needle.schema import NATIONALITIES
 
     lower = text.lower()
     nationality = next((n for n in NATIONALITIES[1:] if re.search(rf"\b{re.escape(n.lower())}\b", lower)), "unknown")

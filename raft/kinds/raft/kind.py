@@ -1,0 +1,374 @@
+"""kind=raft: RAFT question answering data (the default kind of ``raft.generate``).
+
+    python -m raft.generate recipe=hotpot                  # HotpotQA dev contexts, the published run
+    python -m raft.generate recipe=docs input=DOCS         # your documents
+
+Work items are chunks (of documents, or HotpotQA paragraphs). Per chunk the teacher writes
+``raft.questions_per_chunk`` questions; per question ``raft.distractors`` other chunks are chosen
+(random or BM25-hard), the oracle is kept with probability ``raft.p`` (else replaced by one more
+distractor, oracle_index null, same target answer), the documents are shuffled and the teacher
+writes the chain-of-thought answer (a second call that depends on the first reply). The quality
+gate (raft.kinds.raft.samples) rejects answers without ``<ANSWER>:``, with quotes that are not in the oracle,
+empty ones, answers that quote nothing (``require_quote``), replies cut at the teacher's max_tokens
+(``truncated``), answers longer than the student's evaluation budget (``too_long``, 800 student
+tokens), evaluation questions and duplicates. All choices come from a generator seeded per
+(chunk, question), so they never depend on the order in which calls finish.
+
+Hard distractors never overlap the oracle's text (a shared run of words, or the neighbouring chunk of
+the same document when ``chunk_overlap`` > 0) and never hold the final answer: once the teacher has
+answered, such distractors are replaced by the next clean candidates, or the row is rejected as
+``answer_in_distractors``; the summary counts the skipped candidates (``hard_skipped_overlap`` /
+``hard_skipped_answer``). The train/test split keeps all questions about one oracle chunk (with
+``chunk_overlap`` > 0: one source document) on the same side (``split_group``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from raft.config import ConfigError, check_all
+from raft.kinds import Estimate, check_source, source_fingerprint
+from raft.kinds import Kind as BaseKind
+from raft.kinds.raft.samples import (
+    HardDistractors,
+    build_sample,
+    check_answer,
+    contains_answer,
+    load_eval_questions,
+    make_rng,
+    normalize_question,
+    parse_questions,
+)
+from raft.prompts import (
+    ANSWER_INSTRUCTIONS,
+    ANSWER_SYSTEM,
+    QUESTION_SYSTEM,
+    answer_messages,
+    question_messages,
+    student_example,
+)
+from raft.sources.chunking import Chunk
+
+if TYPE_CHECKING:
+    from raft.generate.pipeline import Run
+
+COLUMNS = ["id", "question", "documents", "oracle_index", "cot_answer", "final_answer", "chunk_id", "source", "messages", "prompt", "completion"]
+HARD_EXTRA = 8  # BM25 candidates beyond distractors + 1, in case some share the oracle's text
+
+
+def features():
+    from datasets import Features, List, Value
+
+    message = List({"role": Value("string"), "content": Value("string")})
+    return Features(
+        {
+            "id": Value("string"),
+            "question": Value("string"),
+            "documents": List(Value("string")),
+            "oracle_index": Value("int64"),
+            "cot_answer": Value("string"),
+            "final_answer": Value("string"),
+            "chunk_id": Value("string"),
+            "source": Value("string"),
+            "messages": message,
+            "prompt": message,
+            "completion": message,
+        }
+    )
+
+
+def load_pool(cfg: Any, source: str) -> tuple[list[Chunk], set[str], list[str]]:
+    """(every chunk distractors may come from, normalised evaluation questions, notes)."""
+    notes: list[str] = []
+    eval_questions: set[str] = set()
+    distractors = cfg.raft.distractors
+    if cfg.source == "hotpot":
+        from raft.sources.hotpot import HotpotError, load_hotpot, training_chunks
+
+        try:
+            examples = load_hotpot(source)
+            chunks, rule = training_chunks(examples, cfg.hotpot.chunks, cfg.hotpot.eval_questions)
+        except HotpotError as e:
+            raise ConfigError(str(e)) from None
+        eval_questions = {normalize_question(ex["question"]) for ex in examples}
+        notes.append(f"{len(examples)} HotpotQA examples, {len(chunks)} distinct paragraphs to use")
+        notes.append(rule)
+    else:
+        from raft.sources.chunking import load_chunks
+
+        result = load_chunks(source, cfg.tokenizer, cfg.chunk_size, cfg.chunk_overlap, cfg.min_chunk_tokens)
+        for problem in result.problems:
+            print(f"raft.generate: skipped {problem.source}: {problem.reason}", file=sys.stderr)
+        for note in result.notes:
+            print(f"raft.generate: {note}", file=sys.stderr)
+        if result.notes:
+            notes.append(f"{len(result.notes)} files not UTF-8, decoded with a detected encoding (see the messages above)")
+        chunks = list(result.chunks)
+        if result.problems:
+            notes.append(f"{len(result.problems)} files skipped (see the messages above)")
+        if result.dropped_small:
+            notes.append(f"{result.dropped_small} chunks shorter than min_chunk_tokens={cfg.min_chunk_tokens} dropped")
+        if not chunks:
+            raise ConfigError(
+                f"{cfg.input}: no text to generate from ({len(result.problems)} files skipped, "
+                f"{result.dropped_small} chunks below min_chunk_tokens={cfg.min_chunk_tokens})"
+            )
+    if cfg.eval_questions:
+        eval_questions |= load_eval_questions(cfg.eval_questions)
+    seen: set[str] = set()
+    unique = []
+    for c in chunks:
+        if c.text not in seen:
+            seen.add(c.text)
+            unique.append(c)
+    if len(unique) < len(chunks):
+        notes.append(f"{len(chunks) - len(unique)} chunks with the same text as an earlier one dropped")
+    if len(unique) < distractors + 1:
+        raise ConfigError(
+            f"{cfg.input}: {len(unique)} chunks, fewer than distractors + 1 = {distractors + 1}; "
+            "add documents, lower chunk_size or lower distractors"
+        )
+    return unique, eval_questions, notes
+
+
+class Kind(BaseKind):
+    """RAFT QA: chunk -> questions -> (per question) sample -> chain-of-thought answer -> row."""
+
+    name = "raft"
+    unit = "chunk"
+    counters = ("questions",)
+    columns = COLUMNS
+
+    def validate(self) -> None:
+        check_source(self.cfg)
+        s = self.cfg.raft
+        checks = [
+            (0.0 <= s.p <= 1.0, f"raft.p={s.p} is not a probability between 0 and 1"),
+            (0.0 <= s.test_p <= 1.0, f"raft.test_p={s.test_p} is not a probability between 0 and 1"),
+            (s.distractors >= 0, f"raft.distractors={s.distractors} is negative"),
+            (s.questions_per_chunk >= 1, f"raft.questions_per_chunk={s.questions_per_chunk} must be at least 1"),
+            (s.distractor_strategy in ("random", "hard"), f"raft.distractor_strategy={s.distractor_strategy!r} is not random or hard"),
+            (
+                s.answer_context in ("oracle_and_distractors", "oracle"),
+                f"raft.answer_context={s.answer_context!r} is not oracle_and_distractors or oracle",
+            ),
+        ]
+        check_all(checks)
+
+    def load(self) -> int:
+        self.chunks, self.eval_questions, self.notes = load_pool(self.cfg, self.source)
+        self.texts = [c.text for c in self.chunks]
+        self.index = {c.id: i for i, c in enumerate(self.chunks)}
+        return len(self.chunks)
+
+    def prepare(self, work: int) -> None:
+        s = self.cfg.raft
+        self.count_tokens = self._student_counter()
+        self.hard = None
+        if s.distractor_strategy == "hard":
+            self.hard = HardDistractors(self.texts, list(range(work)), s.distractors + 1 + HARD_EXTRA, self._neighbours)
+            # candidates the old rule would have taken: overlapping the oracle's text / holding the final answer
+            self.counters = (*type(self).counters, "hard_skipped_overlap", "hard_skipped_answer")
+            self.notes.append("hard distractors: never a chunk that overlaps the oracle's text (a shared run of words, or the "
+                              "neighbouring chunk of the same document when chunk_overlap > 0) nor one that holds the final "
+                              "answer (redrawn once the teacher has answered; rejected as answer_in_distractors when none is left)")
+
+    def _neighbours(self, i: int, j: int) -> bool:
+        """Chunks i and j overlap by construction: consecutive chunks of one document with chunk_overlap > 0."""
+        a, b = self.chunks[i], self.chunks[j]
+        return self.cfg.chunk_overlap > 0 and a.source == b.source and abs(a.position - b.position) <= 1
+
+    @property
+    def split_group_label(self) -> str:
+        return "source document" if self.cfg.chunk_overlap > 0 else "oracle chunk"
+
+    def split_group(self, row_id: str) -> str:
+        """The group a row is split with (raft.generate.output): its oracle chunk, so no test question's
+        oracle is the oracle of a training question; with chunk_overlap > 0 its whole source document
+        (neighbouring chunks share text)."""
+        chunk_id = row_id.rsplit("#", 1)[0]
+        if self.cfg.chunk_overlap > 0 and chunk_id in self.index:
+            return f"source:{self.chunks[self.index[chunk_id]].source}"
+        return f"chunk:{chunk_id}"
+
+    def _student_counter(self):
+        """Counts answer tokens with the student's tokenizer, or None (the teacher's own counts are used)."""
+        from raft.sources.chunking import DocumentError, load_tokenizer, token_counter
+
+        how = f"counted with the student tokenizer {self.cfg.tokenizer}"
+        try:
+            count = token_counter(load_tokenizer(self.cfg.tokenizer))[0]
+        except DocumentError:
+            count, how = None, f"counted in the teacher's tokens (the student tokenizer {self.cfg.tokenizer} could not be loaded)"
+        self.notes.append(f"answers longer than raft.max_answer_tokens={self.cfg.raft.max_answer_tokens} tokens rejected as too_long ({how})")
+        return count
+
+    # ------------------------------------------------------------------ one chunk
+    def _reject(self, run: Run, row_id: str, chunk: Chunk, reason: str, question: str, reply: str) -> None:
+        run.reject({"id": row_id, "chunk_id": chunk.id, "source": chunk.source, "reason": reason, "question": question, "reply": reply})
+
+    def as_reject(self, row: dict[str, Any], reason: str) -> dict[str, Any]:
+        return {"id": row["id"], "chunk_id": row["chunk_id"], "source": row["source"], "reason": reason,
+                "question": row["question"], "reply": row["cot_answer"]}
+
+    async def item(self, run: Run, index: int) -> None:
+        s, chunk = self.cfg.raft, self.chunks[index]
+        reply = await run.call(question_messages(chunk.text, s.questions_per_chunk), "question")
+        if isinstance(reply, str):
+            self._reject(run, f"{chunk.id}#0", chunk, "teacher_error", "", reply)
+            return
+        if reply.finish_reason == "length":  # cut at max_tokens: the last question may be half a question
+            self._reject(run, f"{chunk.id}#0", chunk, "truncated", "", reply.text)
+            return
+        questions = parse_questions(reply.text, s.questions_per_chunk)
+        if not questions:
+            self._reject(run, f"{chunk.id}#0", chunk, "no_question", "", reply.text)
+            return
+        jobs = []
+        for k, question in enumerate(questions):
+            run.count("questions")
+            row_id = f"{chunk.id}#{k}"
+            norm = normalize_question(question)
+            if norm in self.eval_questions:
+                self._reject(run, row_id, chunk, "eval_question", question, reply.text)
+                continue
+            if self.hard is not None:
+                run.count("hard_skipped_overlap", self.hard.skipped_overlap(index, s.distractors + 1))
+            jobs.append(self.answer(run, row_id, chunk, question, norm, self.sample(index, k, s.p)))
+        if len(jobs) == 1:  # the common case: no task to create
+            await jobs[0]
+        else:
+            await asyncio.gather(*jobs)
+
+    async def answer(self, run: Run, row_id: str, chunk: Chunk, question: str, norm: str, sample) -> None:
+        reply = await run.call(answer_messages(question, sample.teacher_documents), "answer")
+        if isinstance(reply, str):
+            self._reject(run, row_id, chunk, "teacher_error", question, reply)
+            return
+        s = self.cfg.raft
+        if reply.finish_reason == "length":  # cut at max_tokens: the chain of thought did not end
+            self._reject(run, row_id, chunk, "truncated", question, reply.text)
+            return
+        verdict = check_answer(reply.text, chunk.text, require_quote=s.require_quote)
+        if verdict.reason:
+            self._reject(run, row_id, chunk, verdict.reason, question, reply.text)
+            return
+        length = self.count_tokens(verdict.cot_answer) if self.count_tokens else reply.completion_tokens
+        if length > s.max_answer_tokens:  # the student would be cut off in evaluation: never train on it
+            self._reject(run, row_id, chunk, "too_long", question, reply.text)
+            return
+        if self.hard is not None:  # a hard distractor that holds the answer is a false negative: redraw it
+            index, k = self.index[chunk.id], int(row_id.rsplit("#", 1)[1])
+            shown = sample.picks if s.p < 1 or s.test_p < 1 else sample.picks[:s.distractors]  # the spare only replaces a dropped oracle
+            bad = sum(contains_answer(self.texts[j], verdict.final_answer) for j in shown)
+            if bad:
+                run.count("hard_skipped_answer", bad)
+                clean = self.sample(index, k, s.p, verdict.final_answer)
+                if len(clean.picks) < len(sample.picks):
+                    self._reject(run, row_id, chunk, "answer_in_distractors", question, reply.text)
+                    return
+                sample = clean
+        row = {
+            "id": row_id,
+            "question": question,
+            "documents": sample.documents,
+            "oracle_index": sample.oracle_index,
+            "cot_answer": verdict.cot_answer,
+            "final_answer": verdict.final_answer,
+            "chunk_id": chunk.id,
+            "source": chunk.source,
+            **student_example(sample.documents, question, verdict.cot_answer),
+        }
+        run.keep(row, norm)
+
+    def sample(self, index: int, k: int, p: float, answer: str | None = None):
+        """The documents of question ``k`` of chunk ``index``; the same draws whatever ``p`` is, so the
+        oracle is shown in training when u < p and in the test split when u < test_p (same u). With hard
+        distractors and the final ``answer``, chunks that hold the answer are never drawn (the same
+        sample, the offending distractors replaced by the next candidates)."""
+        s = self.cfg.raft
+        ranked = self.hard.candidates(index) if self.hard else None
+        rng = make_rng(self.cfg.seed, self.chunks[index].id, k)
+        exclude = None
+        if self.hard is not None and answer is not None:
+            exclude = lambda j: contains_answer(self.texts[j], answer)  # noqa: E731
+        return build_sample(rng, self.texts, index, s.distractors, p, s.answer_context, ranked, exclude)
+
+    # ------------------------------------------------------------------ outputs
+    def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A test row with the oracle among its documents with probability ``raft.test_p`` (default 1:
+        always), the other documents and their order as generated; the answer is unchanged (the
+        teacher always answered with the oracle in view)."""
+        k = int(row["id"].rsplit("#", 1)[1])
+        sample = self.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p, row["final_answer"])
+        if sample.documents == row["documents"]:
+            return row
+        student = student_example(sample.documents, row["question"], row["cot_answer"])
+        return {**row, "documents": sample.documents, "oracle_index": sample.oracle_index, **student}
+
+    def write_outputs(self, folder) -> None:
+        """``chunks.jsonl``: the whole chunk pool (what a retriever searches in raft_domain_retrieval)."""
+        with (folder / "chunks.jsonl").open("w", encoding="utf-8") as f:
+            for c in self.chunks:
+                f.write(json.dumps({"id": c.id, "text": c.text, "source": c.source, "title": c.title}, ensure_ascii=False) + "\n")
+
+    def features(self):
+        return features()
+
+    def fingerprint(self) -> dict[str, Any]:
+        s = self.cfg.raft
+        return {
+            **source_fingerprint(self.cfg),
+            "p": s.p,
+            "distractors": s.distractors,
+            "distractor_strategy": s.distractor_strategy,
+            "questions_per_chunk": s.questions_per_chunk,
+            "answer_context": s.answer_context,
+            "require_quote": s.require_quote,
+            "max_answer_tokens": s.max_answer_tokens,
+            "test_p": s.test_p,
+        }
+
+    def estimate(self, work: int, stored) -> Estimate:
+        s, texts = self.cfg.raft, self.texts
+        q = s.questions_per_chunk
+        mean_chars = sum(len(t) for t in texts) / len(texts)
+        work_chars = sum(len(t) for t in texts[:work])
+        shown = s.distractors + 1 if s.answer_context == "oracle_and_distractors" else 1
+        question_in = len(QUESTION_SYSTEM) * work + work_chars
+        answer_in = work * q * (len(ANSWER_SYSTEM) + len(ANSWER_INSTRUCTIONS) + shown * (mean_chars + 23) + 100)
+        already = sum(stored(question_messages(t, q)) for t in texts[:work])
+        calls = work + work * q
+        return Estimate(
+            work_line=f"{work} chunks to ask about (of {len(texts)} available as distractors)",
+            calls_line=f"{work} question calls + up to {work * q} answer calls = {calls} ({already} question calls already stored)",
+            calls=calls,
+            tokens_in=int((question_in + answer_in) / 4),
+            tokens_out=work * q * (25 + 300),  # a question line, a chain-of-thought answer
+        )
+
+    def card(self) -> tuple[str, str, str]:
+        cfg, s = self.cfg, self.cfg.raft
+        oracle = (
+            f"With probability p = {s.p} the oracle chunk is among the documents; otherwise it is replaced by one more "
+            "distractor, `oracle_index` is null and the target answer stays the same (the model learns to answer from "
+            "what it memorised and to tolerate a failed retrieval)."
+        )
+        context = "the oracle and the same distractors" if s.answer_context == "oracle_and_distractors" else "the oracle chunk alone"
+        about = f"""Written by `python -m raft.generate` (recipe `{cfg.recipe or "none"}`) from `{cfg.input}` ({cfg.source}).
+Each row is one question about one chunk, with {s.distractors} distractor chunks
+({s.distractor_strategy} strategy), shuffled, and a chain-of-thought answer by the teacher that quotes the
+oracle between `##begin_quote##` and `##end_quote##` and ends with `<ANSWER>: ...`. {oracle}
+The teacher answered with {context} in view. In the test split the oracle is among the documents with
+probability test_p = {s.test_p} (the same draw as in training, compared with test_p instead of p), so
+held-out questions are scored with their right document unless test_p says otherwise."""
+        columns = """- `id`: `<chunk_id>#<question number>`; `chunk_id`, `source`: where the oracle chunk comes from
+- `question`, `documents` (shuffled, exactly what the student sees), `oracle_index` (null when dropped)
+- `cot_answer` (the teacher's chain of thought), `final_answer` (after the last `<ANSWER>:`)
+- `messages` (TRL conversational) and `prompt` / `completion` (TRL prompt-completion), built from the same
+  student template the evaluation tasks use (`raft.prompts.student_prompt`)"""
+        return "RAFT training data", about, columns
+
