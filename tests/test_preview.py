@@ -16,7 +16,10 @@ from test_generate import hotpot_cfg
 
 from raft import generate
 from raft.config import ConfigError
-from raft.generate.preview import MAX_ROWS, Texts, build, main, raft_row, write_preview
+from raft.generate import preview
+from raft.generate.preview import MAX_ROWS, build, main, write_preview
+from raft.generate.preview_parts import Texts
+from raft.kinds.raft.preview import preview_row as raft_row
 from raft.testing import TeacherBehaviour
 
 REPO = Path(__file__).resolve().parent.parent
@@ -245,3 +248,45 @@ def test_view_help_and_generate_help_name_the_viewer():
     assert done.returncode == 0 and "view OUTPUT max_rows=" in done.stdout and not done.stderr
     done = subprocess.run([sys.executable, "-m", "raft.generate", "--help"], cwd=REPO, capture_output=True, text=True)
     assert "python -m raft.generate view OUTPUT" in done.stdout.splitlines()[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# the kinds' views: found by name, a kind without one shown plainly
+# --------------------------------------------------------------------------------------------------
+
+
+def test_every_kind_has_a_preview_module_with_the_views_interface():
+    for kind, module in preview.preview_modules():
+        assert module.__doc__ and callable(module.preview_row) and callable(module.recognises), kind
+        assert {len(c) for c in module.COLUMNS} == {2} and all(key and label for key, label in module.FILTERS)
+        assert isinstance(module.LEGEND, str) and module.LEGEND
+    assert {"bio_needle", "in2", "raft"} <= {kind for kind, _ in preview.preview_modules()}
+
+
+@pytest.mark.parametrize(
+    "columns, kind",
+    [({"needle_name", "gold_positions"}, "bio_needle"), ({"needle_name"}, "bio_needle"), ({"gold_positions", "question"}, "in2"),
+     ({"documents", "cot_answer"}, "raft"), (set(), "raft")],
+)
+def test_a_folder_without_recipe_is_told_by_its_columns_as_before(columns, kind):
+    assert preview.guess_kind(columns) == kind
+
+
+def test_a_kind_without_a_preview_module_shows_each_rows_json(tmp_path, monkeypatch):
+    real = preview.available_kinds()
+    monkeypatch.setattr(preview, "available_kinds", lambda: [*real, "no_such_kind"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "recipe.yaml").write_text("kind: no_such_kind\n")
+    rows = [{"id": "a", "text": "é < b", "n": 1}, {"text": "no id"}]
+    (out / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / "rejects.jsonl").write_text(json.dumps({"id": "r", "reason": "why", "needle_name": "bob"}) + "\n")
+    page = write_preview(out)
+    data = page_data(page)
+    assert data["kind"] == "no_such_kind" and data["title"] == "out: no_such_kind data"
+    assert [c for c, _ in data["rows"]["columns"]] == ["id", "split", "row"] and data["rows"]["filters"] == [["split", "split"]]
+    shown = data["rows"]["rows"]
+    assert [r["c"][:2] for r in shown] == [["a", "train"], ["", "train"]]
+    assert [json.loads(r["c"][2]) for r in shown] == rows == [json.loads(block_text(data, r["b"][0])) for r in shown]
+    assert data["rejects"]["rows"][0]["f"] == {"reason": "why", "source": "bob"}  # the kinds' reject sources still count
+    assert '<span class="legend"></span>' in page.read_text()

@@ -165,17 +165,9 @@ for (const name of Object.keys(views)) {
 }
 """
 
-_LEGEND = {
-    "raft": '<mark class="quote">quote, found in the oracle</mark><mark class="quote elsewhere">found in another document'
-            '</mark><mark class="quote missing">found nowhere</mark><mark class="final">final answer</mark>'
-            '<span class="block oracle">oracle</span><span class="block dropped">oracle dropped (p)</span>',
-    "bio_needle": "<mark class=\"quote\">the needle's name</mark>",
-    "in2": '<mark class="quote">the answer in a gold segment</mark><span class="block oracle">gold segment</span>',
-}
-
-
-def page(data: dict[str, Any]) -> str:
-    """The whole page for ``data`` (from ``raft.generate.preview.build``)."""
+def page(data: dict[str, Any], legend: str = "") -> str:
+    """The whole page for ``data`` (from ``raft.generate.preview.build``); ``legend``: the kind's legend
+    of its marks (HTML: the ``LEGEND`` of its preview module)."""
     e = html.escape
     rows, rejects = data["rows"], data["rejects"]
     splits = {s: sum(1 for r in rows["rows"] if r["f"].get("split") == s) for s in ("train", "test")}
@@ -185,7 +177,7 @@ def page(data: dict[str, Any]) -> str:
 <body>
 <h1>{e(data["title"])}</h1>
 <p class="about">{rows["total"]:,} rows (in this page: train {splits["train"]:,}, test {splits["test"]:,}) and {rejects["total"]:,} rejects.
-Click a row to open it; click a column header to sort. <span class="legend">{_LEGEND[data["kind"]]}</span></p>
+Click a row to open it; click a column header to sort. <span class="legend">{legend}</span></p>
 <div class="tabs"><button id="tab-rows" class="on">Rows ({len(rows["rows"]):,})</button><button id="tab-rejects">Rejects ({len(rejects["rows"]):,})</button></div>
 <section id="rows"></section>
 <section id="rejects" hidden></section>
