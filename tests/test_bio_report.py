@@ -136,23 +136,23 @@ def test_load_run_reads_a_bio_folder(two_runs):
            "filtered_resps": [json.dumps({**LABEL, "politician": True})]}  # fmt: skip
     with (two_runs[0] / "samples_bio_needle.jsonl").open("a") as f:
         f.write(json.dumps(raw) + "\n")
-    last = load_run(two_runs[0]).bio_samples["bio_needle"][-1]
+    last = load_run(two_runs[0]).apart_samples["bio_needle"][-1]
     assert (last["needle_name"], last["score"], last["json_valid"]) == ("Ada", 8 / 9, 1)
     assert last["fields"]["politician"] == 0 and last["response"].startswith('{"nationality"')
 
     run = load_run(two_runs[1])
     assert run.metrics == {} and run.samples == {}  # no F1 task: the RAFT table has nothing of it
-    bio = run.bio["bio_needle"]
+    bio = run.apart["bio_needle"]
     assert bio["n"] == 24 and math.isnan(bio["score_32k"]) and "score_stderr" not in bio
     assert bio["score_4k"] == pytest.approx(
         (cell_mean(4096, 0, True) * 2 + cell_mean(4096, 1 / 3, True) * 2) / 4
     )
-    assert len(run.bio_samples["bio_needle"]) == 24
+    assert len(run.apart_samples["bio_needle"]) == 24
 
 
 def test_heatmap_cells_are_the_mean_score_of_their_samples(tmp_path):
     folder = bio_run(tmp_path / "base", tuned=False, skip_cell=(8192, 1.0))
-    lengths, depths, matrix = heatmap_matrix(load_run(folder).bio_samples["bio_needle"])
+    lengths, depths, matrix = heatmap_matrix(load_run(folder).apart_samples["bio_needle"])
     assert lengths == list(LENGTHS) and depths == pytest.approx(list(DEPTHS))
     for i, d in enumerate(DEPTHS):
         for j, t in enumerate(LENGTHS):
@@ -196,7 +196,7 @@ def test_accuracy_by_length_of_two_runs(two_runs, tmp_path):
 def test_summary_tables(two_runs):
     runs = [load_run(f) for f in two_runs]
     s = bio_summary((runs[0], "bio_needle"))
-    assert s["score"] == runs[0].bio["bio_needle"]["score"] and s["n"] == 24
+    assert s["score"] == runs[0].apart["bio_needle"]["score"] and s["n"] == 24
     assert s["json_valid"] == pytest.approx(22 / 24)  # no field right: 16k, the 2 middle depths, needle 1
     assert s["fields"]["nationality"] == pytest.approx(22 / 24) and s["fields"][
         "politician"

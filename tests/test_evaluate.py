@@ -620,7 +620,7 @@ def test_an_adapter_whose_data_cannot_be_traced_gets_a_warning(tmp_path, capsys)
 
 
 def test_hotpot_task_question_counts_are_the_task_yamls():
-    from raft.evaluate.lineage import HOTPOT_TASK_QUESTIONS
+    from raft.kinds.raft.contamination import HOTPOT_TASK_QUESTIONS
 
     class Loader(yaml.SafeLoader):
         pass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from raft.evaluate import ReportError, load_run, report
+from raft.evaluate import ReportError, load_run, report, report_plots
 from raft.kinds.bio_needle import plots as bio_plots
 from raft.kinds.in2 import plots as probe_plots
 from raft.kinds.in2.report import (
@@ -116,6 +116,7 @@ def drawn(monkeypatch) -> _KeepFigures:
     keep = _KeepFigures(bio_plots.pyplot())
     monkeypatch.setattr(bio_plots, "pyplot", lambda: keep)
     monkeypatch.setattr(probe_plots, "pyplot", lambda: keep)
+    monkeypatch.setattr(report_plots, "pyplot", lambda: keep)  # draw_heatmap, shared by the kinds
     yield keep
     for fig in keep.figures:
         keep._plt.close(fig)
@@ -127,11 +128,11 @@ def drawn(monkeypatch) -> _KeepFigures:
 def test_load_run_reads_a_probe_folder(two_runs):
     run = load_run(two_runs[0])
     assert (
-        run.metrics == {} and run.samples == {} and run.bio == {}
+        run.metrics == {} and run.samples == {} and run.apart.keys() == {"in2_probe"}
     )  # not in the RAFT table, though it has an f1
-    probe = run.probe["in2_probe"]
+    probe = run.apart["in2_probe"]
     assert probe["n"] == 180 and math.isnan(probe["em_code"]) and "em_stderr" not in probe
-    assert len(run.probe_samples["in2_probe"]) == 180 and n_bins((run, "in2_probe")) == N
+    assert len(run.apart_samples["in2_probe"]) == 180 and n_bins((run, "in2_probe")) == N
 
     # a row as lm_eval --log_samples writes it: the doc, the filtered reply, the metrics at the top
     raw = {"doc_id": 7, "doc": {"probe": "code", "target_tokens": 4096, "bin": 3, "bins": 12, "question": "q",
@@ -139,7 +140,7 @@ def test_load_run_reads_a_probe_folder(two_runs):
            "filtered_resps": [["a"]], "em": 1.0, "f1": 1.0}  # fmt: skip
     with (two_runs[0] / "samples_in2_probe.jsonl").open("a") as f:
         f.write(json.dumps(raw) + "\n")
-    last = load_run(two_runs[0]).probe_samples["in2_probe"][-1]
+    last = load_run(two_runs[0]).apart_samples["in2_probe"][-1]
     got = (last["doc_id"], last["probe"], last["bin"], last["response"], last["em"])
     assert got == (7, "code", 3, "a", 1.0) and "prompt" not in last  # the long context is not kept
     assert n_bins((load_run(two_runs[0]), "in2_probe")) == 12  # a doc's bins is N (more than em_bin0..9)
@@ -147,7 +148,7 @@ def test_load_run_reads_a_probe_folder(two_runs):
 
 def test_matrix_and_lines_are_the_samples_means(tmp_path):
     folder = probe_run(tmp_path / "base", tuned=False, skip_cell=(8192, 4))
-    samples = load_run(folder).probe_samples["in2_probe"]
+    samples = load_run(folder).apart_samples["in2_probe"]
     lengths, bins, matrix = position_matrix(samples)
     assert lengths == list(LENGTHS) and bins == list(range(N))
     for b in range(N):
@@ -169,7 +170,7 @@ def test_matrix_and_lines_are_the_samples_means(tmp_path):
 def test_the_figures_draw_those_numbers(two_runs, tmp_path, drawn):
     runs = [load_run(f) for f in two_runs]
     entry = (runs[1], "in2_probe")
-    samples = runs[1].probe_samples["in2_probe"]
+    samples = runs[1].apart_samples["in2_probe"]
 
     probe_plots.plot_positions(entry, tmp_path / "p.png")
     fig = drawn.figures[-1]
@@ -222,7 +223,7 @@ def test_summary_takes_results_json_then_the_samples(two_runs):
     runs = [load_run(f) for f in two_runs]
     rows = rows_of(False)
     s = probe_summary((runs[0], "in2_probe"))
-    assert s["em"] == runs[0].probe["in2_probe"]["em"] and s["n"] == 180
+    assert s["em"] == runs[0].apart["in2_probe"]["em"] and s["n"] == 180
     assert s["probes"]["document"] == pytest.approx(mean(r["em"] for r in rows if r["probe"] == "document"))
     assert math.isnan(s["probes"]["code"])  # null in results.json: results.json's word
     assert list(s["bins"]) == list(range(N)) and s["bins"][5] == pytest.approx(mean(r["em"] for r in rows if r["bin"] == 5))  # fmt: skip

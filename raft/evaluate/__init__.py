@@ -42,24 +42,26 @@ questions with the oracle in view and F1 with and without it, "—" where no que
 filterable, for finding failure modes).
 
 Modules, one job each (none imports torch, transformers, datasets, lm_eval or matplotlib before
-it needs them): ``run`` (the lm-eval run and its result folder), ``bio_run`` (what the run does for
-``bio_needle``: its sample rows, its printout, the cost table), ``backends`` (model_args and batch
-size per backend), ``cost`` (the cost table), ``results`` (reading result folders), ``table`` (the
-summary table), ``report_html`` (``samples.html``), ``reporting`` (the report files and the
-``report`` command), ``bio_report`` (the bio_needle report's files), ``bio_numbers`` (its numbers
-and Markdown), ``bio_plots`` (its figures), ``bio_html`` (``bio_samples.html``), ``probe_run`` (what the run does for
-``in2_probe``: the task's settings, its sample rows, its printout), ``probe_report`` / ``probe_numbers`` /
-``probe_plots`` / ``probe_html`` (the same for the in2_probe position probe) and ``__main__``
-(the command line).
+it needs them): ``run`` (the lm-eval run and its result folder), ``plugins`` (how a kind of data plugs
+in its tasks: ``TaskKind``, found in ``raft/kinds/<kind>/evaluation.py``), ``logged`` (a logged
+sample's reply, a metric for people), ``backends`` (model_args and batch size per backend),
+``lineage`` (the data an adapter was trained on), ``results`` (reading result folders), ``table`` (the
+summary table), ``report_html`` (``samples.html``), ``reporting`` (the report files and the ``report``
+command), ``report_parts`` / ``report_plots`` (the numbers, labels, Markdown and figures the kinds'
+report parts share) and ``__main__`` (the command line). What a kind does of its own lives in its
+folder: ``raft/kinds/bio_needle/`` (``evaluation``: sample rows, printout, cost table; ``report`` /
+``numbers`` / ``plots`` / ``html``: its part of the report), ``raft/kinds/in2/`` (the same for the
+in2_probe position probe), ``raft/kinds/raft/evaluation.py`` (the raft tasks' data, retrieval_k, the
+oracle split and the HotpotQA contamination check).
 """
 
 from raft.evaluate.backends import BACKENDS, batch_size, model_args, prompt_tokens, vllm_max_model_len
+from raft.evaluate.plugins import TaskKind, task_kinds
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
 from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.run import (
     METRICS,
-    SPLIT_METRICS,
     TASK_DATA,
     check,
     evaluate,
@@ -71,26 +73,16 @@ from raft.evaluate.run import (
     write_results,
 )
 from raft.evaluate.table import markdown_table, table_rows
-from raft.kinds.bio_needle.evaluation import (
-    BIO_FIELD_METRICS,
-    BIO_LENGTH_METRICS,
-    BIO_METRICS,
-    bio_sample_row,
-)
 
 __all__ = [
     "BACKENDS",
-    "BIO_FIELD_METRICS",
-    "BIO_LENGTH_METRICS",
-    "BIO_METRICS",
     "METRICS",
     "REPORT_USAGE",
-    "SPLIT_METRICS",
     "TASK_DATA",
     "ReportError",
     "Run",
+    "TaskKind",
     "batch_size",
-    "bio_sample_row",
     "check",
     "evaluate",
     "load_run",
@@ -106,6 +98,7 @@ __all__ = [
     "samples_html",
     "short_name",
     "table_rows",
+    "task_kinds",
     "task_names",
     "vllm_max_model_len",
     "write_results",

@@ -3,16 +3,10 @@ means for a score: ``adapter/`` -> its ``finetune_run.json`` (or ``recipe.yaml``
 names the training data folder -> that folder's ``recipe.yaml`` (written by ``raft.generate``) says
 how the data was made.
 
-Used for two checks before anything heavy loads:
-
-- :func:`hotpot_contamination`: ``raft_hotpot`` scores the first 1,000 HotpotQA dev questions and
-  ``raft_hotpot_full`` all 7,405. Clean RAFT or IN2 data from HotpotQA (``hotpot.chunks=clean``) is made
-  only of paragraphs of the dev questions after the first ``hotpot.eval_questions``, so a task that
-  scores any question past those shows the model paragraphs it trained on; ``hotpot.chunks=published``
-  trains on the evaluated contexts themselves. Such a run is refused unless ``allow_contaminated=true``
-  (then results.json says so); an adapter whose data cannot be traced gets a warning.
-- :func:`training_data`: the in2 training folder of an adapter, for the in2 probe's disjointness check
-  (``raft.kinds.in2.evaluation``).
+Used before anything heavy loads: :func:`training_data` (the data folder an adapter was trained on)
+and :func:`generate_recipe` (the settings that folder was made with) let a kind check a score against
+the training data, e.g. the HotpotQA contamination check of the raft kind
+(``raft.kinds.raft.contamination``) and the in2 probe's disjointness check (``raft.kinds.in2.evaluation``).
 """
 
 from __future__ import annotations
@@ -23,9 +17,6 @@ from typing import Any
 
 import yaml
 
-#: questions each HotpotQA task scores (its YAML's ``dataset_kwargs.questions``; None: all 7,405)
-HOTPOT_TASK_QUESTIONS: dict[str, int | None] = {"raft_hotpot": 1000, "raft_hotpot_full": None}
-DEV_QUESTIONS = 7405
 RECORDS = ("finetune_run.json", "recipe.yaml", "train_summary.json")  # what raft.finetune writes, each with `data`
 
 
@@ -75,39 +66,3 @@ def generate_recipe(data: Path) -> dict[str, Any]:
     """The ``raft.generate`` settings a data folder was made with (empty if none)."""
     recipe = _read(data / "recipe.yaml")
     return recipe if recipe.get("command", "generate") == "generate" else {}
-
-
-def hotpot_contamination(adapter: str, tasks: list[str], limit: int | None) -> tuple[list[str], list[str]]:
-    """(contaminated: one line per HotpotQA task that would score questions the adapter's training data
-    shows paragraphs of; unknown: one line per task when the adapter's data cannot be traced)."""
-    hotpot = [t for t in tasks if t in HOTPOT_TASK_QUESTIONS]
-    if not adapter or not hotpot:
-        return [], []
-    data, how = training_data(adapter)
-    recipe = generate_recipe(data) if data else {}
-    if not recipe:
-        reason = how if data is None else f"{data}/recipe.yaml is not a raft.generate recipe"
-        return [], [f"{t}: cannot check which HotpotQA dev questions the adapter's training data shows ({reason}); if it was "
-                    f"made from HotpotQA dev paragraphs (hotpot.chunks=clean uses those of the questions after "
-                    f"hotpot.eval_questions), questions past that are contaminated" for t in hotpot]
-    if recipe.get("source") != "hotpot":
-        return [], []
-    settings = recipe.get("hotpot") or {}
-    mode, kept = settings.get("chunks", "clean"), int(settings.get("eval_questions", 1000) or 0)
-    contaminated = []
-    for task in hotpot:
-        count = HOTPOT_TASK_QUESTIONS[task]
-        scored = min(x for x in (count, limit) if x is not None) if (count, limit) != (None, None) else None
-        shown = f"the first {scored}" if scored is not None else f"all {DEV_QUESTIONS}"
-        if mode == "published":
-            contaminated.append(
-                f"{task} scores {shown} HotpotQA dev questions, but {how}, made with hotpot.chunks=published: its rows show the "
-                "evaluated questions' own paragraphs (contaminated); train on hotpot.chunks=clean data, or pass "
-                "allow_contaminated=true to score it anyway")
-        elif scored is None or scored > kept:
-            contaminated.append(
-                f"{task} scores {shown} HotpotQA dev questions, but {how}, made of paragraphs of the dev questions after the first "
-                f"hotpot.eval_questions={kept}: questions {kept + 1}-{scored or DEV_QUESTIONS} show paragraphs it trained on; "
-                f"evaluate with limit={kept} (raft_hotpot), generate with hotpot.eval_questions covering what you score, or pass "
-                "allow_contaminated=true to score it anyway")
-    return contaminated, []

@@ -2,12 +2,11 @@
 fine-tuned F1 per model) and ``samples.html`` (every answer), and its command line,
 ``python -m raft.evaluate report RESULT_DIR [RESULT_DIR ...] [--out DIR]``.
 
-Runs of the bio_needle task get their own files beside them (``raft.kinds.bio_needle.report``:
-``bio_heatmap_<label>.png``, ``bio_accuracy.png``, ``bio_samples.html``) and a section of report.md;
-runs of the in2_probe task (the IN2 "lost in the middle" position probe) likewise
-(``raft.kinds.in2.report``: ``probe_position_<label>.png``, ``probe_position.png``,
-``probe_heatmap_<label>.png``, ``probe_samples.html``); the RAFT files are written when at least one
-run has an F1 task, so a report over any mix of RAFT, bio and probe runs works.
+Runs of a task that its kind reports apart get that kind's files beside them and a section of
+report.md (``TaskKind.report``: e.g. bio_needle's ``bio_heatmap_<label>.png``, ``bio_accuracy.png``,
+``bio_samples.html``; the in2_probe position probe's ``probe_position*.png``, ``probe_heatmap_<label>.png``,
+``probe_samples.html``); the F1 files are written when at least one run has an F1 task, so a report
+over any mix of RAFT, bio and probe runs works.
 
 matplotlib is imported only when the plot is drawn.
 """
@@ -19,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError
+from raft.evaluate.plugins import task_kinds
 from raft.evaluate.report_html import samples_html
 from raft.evaluate.results import ReportError, load_run
 from raft.evaluate.table import markdown_table, pct, table_rows
-from raft.kinds.bio_needle.report import bio_report
-from raft.kinds.in2.report import probe_report
 
 REPORT_USAGE = "usage: python -m raft.evaluate report RESULT_DIR [RESULT_DIR ...] [--out DIR]"
 
@@ -75,14 +73,12 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
-    """Write report.md, f1.png and samples.html for the result folders (and, for bio_needle runs,
-    the files of bio_report, for in2_probe runs those of probe_report); returns their paths."""
+    """Write report.md, f1.png and samples.html for the result folders (and, for runs of a task its kind
+    reports apart, that kind's files); returns their paths."""
     if not folders:
         raise ReportError("no result folders given")
     runs = [load_run(f) for f in folders]
     raft_runs = [run for run in runs if run.metrics]
-    bio_runs = [run for run in runs if run.bio]
-    probe_runs = [run for run in runs if run.probe]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"table": out / "report.md"}
@@ -93,14 +89,14 @@ def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
         paths["plot"], paths["html"] = out / "f1.png", out / "samples.html"
         plot_f1(rows, paths["plot"])
         paths["html"].write_text(samples_html(raft_runs, rows), encoding="utf-8")
-    if bio_runs:
-        bio_paths, section = bio_report(bio_runs, out)
-        text += ("\n" if raft_runs else "") + section
-        paths.update(bio_paths)
-    if probe_runs:
-        probe_paths, section = probe_report(probe_runs, out)
-        text += ("\n" if raft_runs or bio_runs else "") + section
-        paths.update(probe_paths)
+    sections = [text] if raft_runs else []
+    for kind in task_kinds():
+        its_runs = [run for run in runs if any(kind.owns(task) for task in run.apart)]
+        if kind.report and its_runs:
+            kind_paths, section = kind.write_report(its_runs, out)
+            sections.append(section)
+            paths.update(kind_paths)
+    text = "\n".join(sections) if raft_runs else "# RAFT evaluation\n\n" + "\n".join(sections)
     paths["table"].write_text(text, encoding="utf-8")
     return paths
 

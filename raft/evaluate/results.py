@@ -1,17 +1,10 @@
 """Reading result folders: a ``raft.evaluate`` output (``results.json``, ``samples_<task>.jsonl``)
 or an ``lm_eval --output_path ... --log_samples`` one (``results_*.json``, ``samples_<task>_*.jsonl``)
 as a ``Run``: who was evaluated, the metrics per task and the samples per task.
-
-A ``bio_needle`` task (the bio needle-in-a-haystack benchmark) has no F1: its metrics (``score``,
-``json_valid``, one per scored field, ``score_<n>k`` per context length) go to ``Run.bio`` and its
-samples (one row per needle, length and depth) to ``Run.bio_samples``, which ``raft.kinds.bio_needle.report``
-reports on; ``Run.metrics`` and ``Run.samples`` keep the F1 tasks alone.
-
-An ``in2_probe`` task (the IN2 "lost in the middle" position probe) is reported apart too, though it
-has an F1: its metrics (``em``, ``f1``, ``em_<probe>``, ``em_bin<i>``, ...) go to ``Run.probe`` and its
-samples (one row per probe: probe type, target_tokens, bin, depth, question, answer, response, em,
-f1) to ``Run.probe_samples``, which ``raft.kinds.in2.report`` reports on.
-
+A task that its kind reports apart (``TaskKind.apart``: e.g. bio_needle, which has no F1, and the IN2
+position probe in2_probe, which has its own report) keeps every number of results.json in
+``Run.apart`` and its sample rows in ``Run.apart_samples``, for the kind's part of the report;
+``Run.metrics`` and ``Run.samples`` keep the F1 tasks alone.
 Every problem with a folder is a ``ReportError``: one line naming the file.
 """
 
@@ -24,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, read_jsonl
-from raft.evaluate.run import BIO_TASK, METRICS, SPLIT_METRICS, sample_row, short_name
-from raft.kinds.bio_needle.evaluation import bio_sample_row
+from raft.evaluate.plugins import TaskKind, kind_of_task, shown_metrics
+from raft.evaluate.run import METRICS, sample_row, short_name
 
 
 class ReportError(ConfigError):
@@ -40,34 +33,10 @@ class Run:
     info: dict[str, Any]
     metrics: dict[str, dict[str, float]]
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # bio_needle tasks: metric name ("score", "json_valid", "nationality", "score_4k", ...) -> value
-    # (NaN: no sample of that kind), and the samples as raft.evaluate writes them
-    bio: dict[str, dict[str, float]] = field(default_factory=dict)
-    bio_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # in2_probe tasks: metric name ("em", "f1", "em_document", "em_bin0", ...) -> value (NaN: none of
-    # that kind), and the samples
-    probe: dict[str, dict[str, float]] = field(default_factory=dict)
-    probe_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-
-# what every bio sample row must hold (the rest: needle_name, label, response, fields, ... are shown when there)
-BIO_SAMPLE_KEYS = ("target_tokens", "depth_target", "score")
-
-
-# the IN2 position probe: what every sample row must hold (question, answer, response, f1, depth, ... are
-# shown when there)
-PROBE_TASK = "in2_probe"
-PROBE_SAMPLE_KEYS = ("target_tokens", "bin", "em")
-
-
-def is_bio_task(task: str) -> bool:
-    """bio_needle (or a variant named after it): reported by raft.kinds.bio_needle.report."""
-    return task.startswith(BIO_TASK)
-
-
-def is_probe_task(task: str) -> bool:
-    """in2_probe (or a variant named after it): reported by raft.kinds.in2.report."""
-    return task.startswith(PROBE_TASK)
+    # tasks reported apart by their kind: metric name ("score", "json_valid", "score_4k", "em_bin0", ...)
+    # -> value (NaN: no sample of that kind), and the samples as raft.evaluate writes them
+    apart: dict[str, dict[str, float]] = field(default_factory=dict)
+    apart_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -90,8 +59,8 @@ def _read_samples(path: Path) -> list[dict[str, Any]]:
     ]
 
 
-def _bio_metrics(path: Path, task: str, values: dict[str, Any]) -> dict[str, float]:
-    """Every ``<name>,none`` number of a bio_needle or in2_probe task (stderr left out); null or NaN -> NaN."""
+def _numbers(path: Path, task: str, values: dict[str, Any]) -> dict[str, float]:
+    """Every ``<name>,none`` number of a task reported apart (stderr left out); null or NaN -> NaN."""
     out = {}
     for key, value in values.items():
         name, _, filt = key.partition(",")
@@ -103,33 +72,23 @@ def _bio_metrics(path: Path, task: str, values: dict[str, Any]) -> dict[str, flo
     return out
 
 
-def _read_task_samples(path: Path, flat, numbers: tuple[str, ...], probe: bool = False) -> list[dict[str, Any]]:
+def _read_task_samples(path: Path, kind: TaskKind) -> list[dict[str, Any]]:
     """The rows of a task's samples file: raft.evaluate's rows as they are, a row of ``lm_eval
-    --log_samples`` (the doc under "doc", the reply in "filtered_resps") through ``flat``; a row without
-    a number for each of ``numbers`` (or, for the probe, without its probe type) is a ReportError."""
+    --log_samples`` (the doc under "doc", the reply in "filtered_resps") through the kind's ``log_row``;
+    a row without a number for each of the kind's ``sample_keys`` (or without one of its
+    ``sample_texts``) is a ReportError."""
     rows = []
     for n, row in enumerate(read_jsonl(path, ReportError), 1):
-        if "response" not in row and isinstance(row.get("doc"), dict):
-            row = flat(row)
-        missing = [k for k in numbers if not isinstance(row.get(k), int | float)]
+        if "response" not in row and isinstance(row.get("doc"), dict) and kind.log_row:
+            row = kind.log_row(row)
+        missing = [k for k in kind.sample_keys if not isinstance(row.get(k), int | float)]
         if missing:
             raise ReportError(f"{path} sample {n}: no number for {', '.join(missing)}")
-        if probe and (not isinstance(row.get("probe"), str) or not row["probe"]):
-            raise ReportError(f"{path} sample {n}: no probe type (document, structured, code)")
+        for key, what in kind.sample_texts.items():
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise ReportError(f"{path} sample {n}: no {what}")
         rows.append(row)
     return rows
-
-
-def _probe_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row of ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps", the
-    metrics at the top) as a flat probe sample row."""
-    reply: Any = row.get("filtered_resps") or row.get("resps") or [""]
-    while isinstance(reply, list):
-        reply = reply[0] if reply else ""
-    doc = {k: v for k, v in row["doc"].items() if k != "prompt"}  # the long context: not shown
-    flat = {**doc, "doc_id": row.get("doc_id"), "response": str(reply)}
-    flat.update({k: row[k] for k in ("em", "f1") if k in row})
-    return flat
 
 
 def _info_from_lm_eval(config: dict[str, Any]) -> dict[str, Any]:
@@ -178,25 +137,20 @@ def load_run(folder: str | Path) -> Run:
         if key not in info:
             raise ReportError(f"{path}: 'raft' section lacks '{key}'")
     metrics: dict[str, dict[str, float]] = {}
-    bio: dict[str, dict[str, float]] = {}
-    probe: dict[str, dict[str, float]] = {}
+    apart: dict[str, dict[str, float]] = {}
     for task, values in results.items():
         if not isinstance(values, dict):
             raise ReportError(f"{path}: results of {task} are not a mapping")
-        apart = None  # a task reported apart: bio_needle (no F1), in2_probe (its own report)
-        if is_bio_task(task) and "score,none" in values:
-            apart = bio
-        elif is_probe_task(task) and "em,none" in values:
-            apart = probe
-        if apart is not None:
-            apart[task] = _bio_metrics(path, task, values)
+        kind = kind_of_task(task)  # a task reported apart: bio_needle (no F1), in2_probe (its own report)
+        if kind and kind.apart and f"{kind.apart},none" in values:
+            apart[task] = _numbers(path, task, values)
             n = data.get("n-samples", {}).get(task, {})
             apart[task]["n"] = float(n.get("effective", n.get("original", 0))) if isinstance(n, dict) else 0.0
             continue
         got = {m: values.get(f"{m},none") for m in METRICS}
         if got["f1"] is None:
             continue  # a task that is not ours
-        split = {m: values[f"{m},none"] for m in SPLIT_METRICS if f"{m},none" in values}
+        split = {m: values[f"{m},none"] for m in shown_metrics() if f"{m},none" in values}
         try:
             metrics[task] = {m: float(v) for m, v in got.items() if v is not None}
             # null (raft.evaluate) or NaN (lm_eval): no question in that split
@@ -208,19 +162,17 @@ def load_run(folder: str | Path) -> Run:
         stderr = values.get("f1_stderr,none")
         if isinstance(stderr, int | float):
             metrics[task]["f1_stderr"] = float(stderr)
-    if not metrics and not bio and not probe:
+    if not metrics and not apart:
         raise ReportError(f"{path}: no task with an f1 metric (nor a bio_needle score, nor an in2_probe em)")
-    run = Run(folder=folder, info=info, metrics=metrics, bio=bio, probe=probe)
-    for task in [*metrics, *bio, *probe]:
+    run = Run(folder=folder, info=info, metrics=metrics, apart=apart)
+    for task in [*metrics, *apart]:
         files = (
             [folder / f"samples_{task}.jsonl"]
             if (folder / f"samples_{task}.jsonl").is_file()
             else sorted(path.parent.glob(f"samples_{task}_*.jsonl"))
         )
-        if files and task in bio:
-            run.bio_samples[task] = _read_task_samples(files[-1], bio_sample_row, BIO_SAMPLE_KEYS)
-        elif files and task in probe:
-            run.probe_samples[task] = _read_task_samples(files[-1], _probe_row, PROBE_SAMPLE_KEYS, probe=True)
+        if files and task in apart:
+            run.apart_samples[task] = _read_task_samples(files[-1], kind_of_task(task))
         elif files:
             run.samples[task] = _read_samples(files[-1])
     return run

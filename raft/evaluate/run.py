@@ -1,8 +1,9 @@
 """The lm-eval run: check the settings, run ``lm_eval.simple_evaluate`` on the tasks in
 ``eval_tasks/``, write ``results.json``, ``samples_<task>.jsonl`` and ``recipe.yaml``, print the
-metrics. What is particular to ``bio_needle`` (its sample rows, its printout, the cost table of its
-prompts at ``prices``) is ``raft.kinds.bio_needle.evaluation``'s, which imports this module: it is imported
-inside the functions that hand a bio_needle task to it.
+metrics. What a kind of data does of its own for its tasks (its settings, sample rows, printout, files
+after the run, such as bio_needle's cost table) it says through its ``TaskKind``
+(``raft.evaluate.plugins``); a task no kind claims differently is scored the common way (F1 / EM /
+answer_found).
 
 ``main`` is what ``python -m raft.evaluate key=value ...`` calls (see ``raft/evaluate/__main__.py``).
 torch, transformers and lm_eval are imported inside the functions that need them, so ``check``
@@ -19,38 +20,21 @@ from typing import Any
 
 from raft.config import ConfigError, EvaluateConfig, resource_dir, save_config, to_dict
 from raft.evaluate import backends
-from raft.evaluate.backends import BACKENDS, _check_model_loads, batch_size, model_args, prompt_tokens
-from raft.evaluate.lineage import hotpot_contamination
+from raft.evaluate.backends import BACKENDS, batch_size, check_model_loads, model_args, prompt_tokens
+from raft.evaluate.logged import output_of, show
+from raft.evaluate.plugins import (
+    kind_of_sample,
+    kind_of_task,
+    sample_fields,
+    shown_metrics,
+    task_data,
+    task_kinds,
+)
 from raft.metrics import extract_answer, score
 
-# task -> (metadata key, environment variable) read by the task's utils.load
-TASK_DATA = {
-    "raft_hotpot": ("raft_hotpot_path", "RAFT_HOTPOT_PATH"),
-    "raft_hotpot_full": ("raft_hotpot_path", "RAFT_HOTPOT_PATH"),
-    "raft_domain": ("raft_domain_data", "RAFT_DOMAIN_DATA"),
-    "raft_domain_retrieval": ("raft_domain_data", "RAFT_DOMAIN_DATA"),
-    "bio_needle": ("bio_needle_data", "RAFT_BIO_NEEDLE_DATA"),
-    "in2_probe": ("in2_probe_corpus", "RAFT_IN2_PROBE_CORPUS"),  # the document probe's corpus
-}
-BIO_TASK = "bio_needle"
-RETRIEVAL_K_KEY = "raft_retrieval_k"  # task metadata read by raft_domain_retrieval (retrieval_k=)
+# task -> (metadata key, environment variable) read by the task's utils.load, from every kind's TASKS
+TASK_DATA = task_data()
 METRICS = ("f1", "em", "answer_found")
-# the raft_domain tasks' split: share of questions with the oracle in view (has_oracle for
-# raft_domain, oracle_retrieved for raft_domain_retrieval), F1 / EM with and without it (NaN: no such question)
-SPLIT_METRICS = ("has_oracle", "oracle_retrieved", "f1_oracle", "em_oracle", "f1_no_oracle", "em_no_oracle")
-# per-sample fields of the raft_domain docs copied into samples_<task>.jsonl
-SAMPLE_FIELDS = (
-    "type",
-    "level",
-    "source",
-    "chunk_id",
-    "oracle_index",
-    "has_oracle",
-    "oracle_retrieved",
-    "retrieved_ids",
-)
-# vllm: the context length when it is neither set (max_model_len=) nor computed from the prompts;
-# enough for HotpotQA's ten paragraphs or a few 512-token chunks plus 800 new tokens
 
 
 def task_names(cfg: EvaluateConfig) -> list[str]:
@@ -129,12 +113,12 @@ def check(cfg: EvaluateConfig) -> list[str]:
         raise ConfigError(
             f"data= is ambiguous for tasks {tasks}: evaluate them separately, or set RAFT_HOTPOT_PATH and RAFT_DOMAIN_DATA"
         )
-    from raft.kinds.bio_needle.evaluation import check_prices  # it imports this module
-    from raft.kinds.in2.evaluation import probe_metadata
-
-    check_prices(cfg.prices)
-    probe_metadata(cfg, tasks)  # in2_probe's settings: a bad one fails here
-    contaminated, unknown = hotpot_contamination(cfg.adapter, tasks, cfg.limit)
+    for kind in task_kinds():  # each kind's own settings: a bad one fails here
+        if kind.check:
+            kind.check(cfg, tasks)
+        if kind.metadata:
+            kind.metadata(cfg, tasks)
+    contaminated, unknown = contamination(cfg, tasks)
     if contaminated and not cfg.allow_contaminated:
         raise ConfigError(contaminated[0])
     for line in contaminated:
@@ -142,6 +126,19 @@ def check(cfg: EvaluateConfig) -> list[str]:
     for line in unknown:
         print(f"WARNING: {line}", file=sys.stderr)
     return tasks
+
+
+def contamination(cfg: EvaluateConfig, tasks: list[str]) -> tuple[list[str], list[str]]:
+    """(lines that refuse the run unless allow_contaminated=true, warnings) of every kind's check of
+    the adapter's training data against what the tasks score."""
+    contaminated: list[str] = []
+    unknown: list[str] = []
+    for kind in task_kinds():
+        if kind.contamination:
+            c, u = kind.contamination(cfg.adapter, tasks, cfg.limit)
+            contaminated += c
+            unknown += u
+    return contaminated, unknown
 
 
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -155,18 +152,16 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         for t in tasks:
             if t in TASK_DATA:
                 metadata[TASK_DATA[t][0]] = cfg.data
-    if cfg.retrieval_k is not None:
-        metadata[RETRIEVAL_K_KEY] = cfg.retrieval_k
-    from raft.kinds.in2.evaluation import probe_metadata  # it imports this module
-
-    metadata.update(probe_metadata(cfg, tasks))  # in2_probe: the model's tokenizer, the sweep
+    for kind in task_kinds():  # e.g. in2_probe: the model's tokenizer, the sweep
+        if kind.metadata:
+            metadata.update(kind.metadata(cfg, tasks))
     manager = TaskManager(
         include_path=str(resource_dir("eval_tasks")), include_defaults=False, metadata=metadata
     )
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise ConfigError(f"unknown task {unknown[0]!r}; available: {', '.join(manager.all_tasks)}")
-    config = _check_model_loads(cfg)
+    config = check_model_loads(cfg)
     longest = None
     if cfg.backend == "vllm" and not cfg.max_model_len:
         longest = prompt_tokens(cfg, manager, tasks)
@@ -201,25 +196,14 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     return results
 
 
-def _output(sample: dict[str, Any]) -> str:
-    """The model's (filtered) reply of one logged sample."""
-    output = sample.get("filtered_resps", sample.get("resps", [""]))
-    while isinstance(output, list):
-        output = output[0] if output else ""
-    return str(output)
-
-
 def sample_row(sample: dict[str, Any], task: str = "") -> dict[str, Any]:
     """One lm-eval logged sample as a flat record: question, gold, output, extracted answer, scores
-    (a bio_needle sample: ``raft.kinds.bio_needle.evaluation.bio_sample_row``)."""
-    from raft.evaluate import bio_run, probe_run  # they import this module
-
-    if bio_run.is_bio_sample(sample, task):
-        return bio_run.bio_sample_row(sample)
-    if probe_run.is_probe_sample(sample, task):
-        return probe_run.probe_sample_row(sample)
+    (a sample of a kind with rows of its own, such as bio_needle: that kind's ``sample_row``)."""
+    kind = kind_of_sample(sample, task)
+    if kind and kind.sample_row:
+        return kind.sample_row(sample)
     doc = sample.get("doc") or {}
-    output = _output(sample)
+    output = output_of(sample)
     gold = sample.get("target", doc.get("answer", doc.get("final_answer", "")))
     scores = {m: sample[m] for m in METRICS if m in sample} or score(output, str(gold))
     row = {
@@ -231,7 +215,7 @@ def sample_row(sample: dict[str, Any], task: str = "") -> dict[str, Any]:
         **{m: float(scores.get(m, 0.0)) for m in METRICS},
         "output": output,
     }
-    for key in SAMPLE_FIELDS:
+    for key in sample_fields():
         if key in doc:
             row[key] = doc[key]
     return row
@@ -248,13 +232,6 @@ def _nan_to_null(value: Any) -> Any:
     return value
 
 
-def show(value: Any) -> str:
-    """A metric for people: 4 decimals, "—" for NaN or null (no question in that split)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{float(value):.4f}"
-
-
 def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
     """results.json, samples_<task>.jsonl and recipe.yaml in cfg.output."""
     from lm_eval.utils import handle_non_serializable
@@ -267,7 +244,7 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
             for s in rows:
                 f.write(json.dumps(sample_row(s, task), ensure_ascii=False, default=handle_non_serializable) + "\n")
     info = run_info(cfg)
-    contaminated, _ = hotpot_contamination(cfg.adapter, list(samples) or task_names(cfg), cfg.limit)
+    contaminated, _ = contamination(cfg, list(samples) or task_names(cfg))
     if contaminated:  # scored with allow_contaminated=true: the result says so
         info["contaminated"] = contaminated
     record = _nan_to_null({"raft": info, "raft_config": to_dict(cfg), **results})
@@ -280,26 +257,24 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
 
 
 def main(cfg: EvaluateConfig) -> Path:
-    """Evaluate, write the result folder, print the metrics per task (and for bio_needle the cost table)."""
-    from raft.evaluate import bio_run, probe_run  # they import this module
-
+    """Evaluate, write the result folder, print the metrics per task (a kind's task: its own printout),
+    then let each kind write its files (e.g. bio_needle's cost table)."""
     results = evaluate(cfg)
     if not results:
         return Path(cfg.output)
-    bio_samples = list((results.get("samples") or {}).get(BIO_TASK) or [])  # write_results pops the samples
+    samples = dict(results.get("samples") or {})  # write_results pops the samples
     path = write_results(results, cfg)
     for task, metrics in results["results"].items():
-        if task == BIO_TASK:
-            bio_run.show_bio(task, metrics, bio_samples)
-            continue
-        if task == probe_run.PROBE_TASK:
-            probe_run.show_probe(task, metrics)
+        kind = kind_of_task(task)
+        if kind and kind.show:
+            kind.show(task, metrics, list(samples.get(task) or []))
             continue
         shown = ", ".join(
-            f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + SPLIT_METRICS if f"{m},none" in metrics
+            f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + shown_metrics() if f"{m},none" in metrics
         )
         print(f"{task}: {shown}")
     print(f"results: {path}")
-    if bio_samples:
-        bio_run.write_bio_cost(cfg, bio_samples)
+    for kind in task_kinds():
+        if kind.finish:
+            kind.finish(cfg, {task: list(rows) for task, rows in samples.items() if kind.owns(task)})
     return path

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError
-from raft.kinds.bio_needle.numbers import length_label, markdown
+from raft.evaluate.report_parts import length_label, markdown
 from raft.sources.chunking import (  # token_counter: the token counter chunking uses
     load_tokenizer,
     token_counter,

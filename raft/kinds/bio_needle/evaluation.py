@@ -3,8 +3,8 @@ needle's row, the reply, the JSON parsed from it and its scores, as ``samples_bi
 them), its printout (overall, per field, per context length) and the cost table of its evaluated
 prompts at ``prices`` (through ``raft.kinds.bio_needle.cost``, imported when it is written).
 
-``raft.evaluate.run`` calls these where a task is ``bio_needle``; this module imports from it, so it
-imports this one inside the functions that dispatch.
+``raft.evaluate`` finds them through ``TASKS`` (``raft.evaluate.plugins``), with the report's part
+(``raft.kinds.bio_needle.report``), imported when a report has a bio_needle run.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, EvaluateConfig, first_line
-from raft.evaluate.run import BIO_TASK, _output, show
+from raft.evaluate.logged import output_of, show
+from raft.evaluate.plugins import TaskKind
 from raft.kinds.bio_needle.score import FIELD_METRICS, LENGTH_METRICS, length_name, score_reply
 
+BIO_TASK = "bio_needle"
 # bio_needle's metrics (eval_tasks/bio_needle): overall, one per field, score per context length
 BIO_METRICS = ("score", "json_valid")
 BIO_FIELD_METRICS = tuple(FIELD_METRICS.values())
@@ -63,7 +65,7 @@ def bio_sample_row(sample: dict[str, Any]) -> dict[str, Any]:
     JSON object found in it (or null) and its scores (raft.kinds.bio_needle.score: json_valid, fields as
     {dotted field: 0/1}, score = share of the 9 right). samples_bio_needle.jsonl holds these."""
     doc = sample.get("doc") or {}
-    response = _output(sample)
+    response = output_of(sample)
     s = score_reply(response, doc.get("label") or {})
     return {
         "doc_id": sample.get("doc_id"),
@@ -154,3 +156,29 @@ def write_bio_cost(cfg: EvaluateConfig, samples: list[dict[str, Any]]) -> Path |
         return None
     print(f"cost table: {path} (output tokens per reply: {output_tokens}, {how})")
     return path
+
+
+def finish(cfg: EvaluateConfig, samples: dict[str, list[dict[str, Any]]]) -> None:
+    """After the result folder is written: the cost table of the evaluated prompts (``prices=``)."""
+    if samples.get(BIO_TASK):
+        write_bio_cost(cfg, samples[BIO_TASK])
+
+
+# what every sample row must hold when a report reads it back (the rest: needle_name, label, response,
+# fields, ... are shown when there)
+BIO_SAMPLE_KEYS = ("target_tokens", "depth_target", "score")
+
+TASKS = TaskKind(
+    name="bio_needle",
+    tasks=(BIO_TASK,),
+    data={BIO_TASK: ("bio_needle_data", "RAFT_BIO_NEEDLE_DATA")},
+    apart="score",  # no F1: its own part of the report
+    sample_keys=BIO_SAMPLE_KEYS,
+    check=lambda cfg, tasks: check_prices(cfg.prices) and None,
+    sample_row=bio_sample_row,
+    is_sample=is_bio_sample,
+    log_row=bio_sample_row,
+    show=show_bio,
+    finish=finish,
+    report="raft.kinds.bio_needle.report:bio_report",
+)

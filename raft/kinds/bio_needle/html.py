@@ -107,7 +107,7 @@ def bio_samples_html(runs: list[Run]) -> str:
     for entry in entries(runs):
         label = entry_label(entry)
         labels.append(label)
-        for s in entry[0].bio_samples.get(entry[1], []):
+        for s in entry[0].apart_samples.get(entry[1], []):
             body.append(_sample_row(label, s))
             lengths.add(int(s["target_tokens"]))
             depths.add(round(float(s["depth_target"]), 6))

@@ -4,109 +4,55 @@ matrix (``heatmap_matrix``: mean score by depth and context length), the score b
 score, json_valid, n, accuracy per field and per length) and the section of ``report.md``
 (``bio_markdown``), with the labels they are shown by (``length_label``, ``depth_label``, ``entry_label``).
 
-Numbers come from results.json (``Run.bio``) where it has them and are computed from the samples
+Numbers come from results.json (``Run.apart``) where it has them and are computed from the samples
 where it does not.
 
-The in2_probe report (``raft.kinds.in2.numbers``) shares the general pieces: ``heatmap_matrix``
-(any row key and value), ``from_metrics``, ``merge_lengths``, ``entry_label``, ``mean``, ``fmt``,
-``run_cells``, ``markdown`` and ``sections``.
+The general pieces (``heatmap_matrix``, ``from_metrics``, ``merge_lengths``, ``mean``, ``fmt``,
+``run_cells``, ``markdown``, ``sections``, the labels) are ``raft.evaluate.report_parts``, shared with the
+in2_probe report.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from typing import Any
 
+from raft.evaluate import report_parts
+from raft.evaluate.report_parts import (
+    Entry,
+    depth_label,
+    fmt,
+    from_metrics,
+    heatmap_matrix,
+    length_label,
+    markdown,
+    mean,
+    merge_lengths,
+    run_cells,
+    sections,
+)
 from raft.evaluate.results import Run
-from raft.evaluate.run import BIO_TASK
-from raft.evaluate.table import NO_VALUE
+from raft.kinds.bio_needle.evaluation import BIO_TASK, TASKS
 from raft.kinds.bio_needle.schema import FIELDS
 
-Entry = tuple[Run, str]  # a run and one of its bio tasks
-
-
-def length_label(tokens: float) -> str:
-    """A target length in k tokens as the score_<n>k metrics name it: 4096 -> '4k', 131072 -> '128k',
-    32000 -> '32k'; else in units of 1024: 1536 -> '1.5k'."""
-    for unit in (1024, 1000):
-        if tokens % unit == 0:
-            return f"{int(tokens) // unit}k"
-    return f"{tokens / 1024:g}k"
-
-
-def depth_label(depth: float) -> str:
-    """0.333... -> '33%'."""
-    return f"{depth * 100:.0f}%"
+__all__ = ["depth_label", "heatmap_matrix", "length_label", "markdown", "mean"]  # shared, used from here too
 
 
 def entries(runs: list[Run]) -> list[Entry]:
-    return [(run, task) for run in runs for task in run.bio]
+    return report_parts.entries(runs, TASKS)
 
 
-def entry_label(entry: tuple[Run, str], plain: str = BIO_TASK) -> str:
-    """The run's label; with the task's name when it is not the plain task (``plain``: bio_needle)."""
-    run, task = entry
-    return run.info["label"] if task == plain else f"{run.info['label']} [{task}]"
-
-
-def mean(values: list[float]) -> float:
-    """The mean; NaN for no value."""
-    return sum(values) / len(values) if values else math.nan
-
-
-def fmt(value: float | None) -> str:
-    """A number as the tables show it: 4 decimals, NO_VALUE for None or NaN."""
-    return NO_VALUE if value is None or math.isnan(value) else f"{value:.4f}"
-
-
-def run_cells(run: Run) -> list[str]:
-    """The model, precision and weights ("base" or "fine-tuned") cells of a run's row."""
-    return [run.info["model"], run.info["precision"], "fine-tuned" if run.info["finetuned"] else "base"]
-
-
-def heatmap_matrix(
-    samples: list[dict[str, Any]], row: str = "depth_target", value: str = "score"
-) -> tuple[list[int], list[float], list[list[float]]]:
-    """(target lengths ascending, the ``row`` values ascending (rounded to 6 places), matrix[row][length]
-    = mean ``value`` of the samples in that cell, NaN for a cell without samples). By default the rows
-    are the needle's target depth and the value the score (the bio heatmap)."""
-    cells: dict[tuple[float, int], list[float]] = defaultdict(list)
-    for s in samples:
-        cells[round(float(s[row]), 6), int(s["target_tokens"])].append(float(s[value]))
-    lengths = sorted({t for _, t in cells})
-    rows = sorted({d for d, _ in cells})
-    return lengths, rows, [[mean(cells.get((d, t), [])) for t in lengths] for d in rows]
-
-
-def from_metrics(metrics: dict[str, float], prefix: str = "score") -> dict[int, float]:
-    """target tokens -> value from results.json's <prefix>_<n>k metrics (score_4k, ...)."""
-    pattern = re.compile(rf"^{re.escape(prefix)}_(\d+(?:\.\d+)?)k$")
-    out = {}
-    for name, value in metrics.items():
-        m = pattern.match(name)
-        if m:
-            out[round(float(m.group(1)) * 1024)] = value
-    return out
-
-
-def merge_lengths(named: dict[int, float], measured: dict[int, float]) -> dict[str, float]:
-    """{'4k': value, ...} by ascending length: results.json's value (``named``: from_metrics) where it has
-    a number, else the samples' (``measured``), a sample length named as the metrics name it."""
-    lengths = {length_label(t): (t, v) for t, v in named.items()}
-    for t, v in measured.items():
-        old = lengths.get(length_label(t))
-        lengths[length_label(t)] = (t, v if old is None or math.isnan(old[1]) else old[1])
-    return {name: v for name, (_, v) in sorted(lengths.items(), key=lambda kv: kv[1][0])}
+def entry_label(entry: Entry) -> str:
+    return report_parts.entry_label(entry, BIO_TASK)
 
 
 def by_length(entry: Entry) -> dict[int, float]:
     """target tokens -> mean score: from the samples, else from results.json (score_<n>k)."""
     run, task = entry
-    samples = run.bio_samples.get(task)
+    samples = run.apart_samples.get(task)
     if not samples:
-        return {t: v for t, v in sorted(from_metrics(run.bio[task]).items()) if not math.isnan(v)}
+        return {t: v for t, v in sorted(from_metrics(run.apart[task]).items()) if not math.isnan(v)}
     groups: dict[int, list[float]] = defaultdict(list)
     for s in samples:
         groups[int(s["target_tokens"])].append(float(s["score"]))
@@ -131,7 +77,7 @@ def bio_summary(entry: Entry) -> dict[str, Any]:
     """score, json_valid, n, fields {field: accuracy}, lengths {'4k': score, ...} (ascending): results.json's
     value where it has one, else the samples' mean (NaN where neither has it)."""
     run, task = entry
-    metrics, samples = run.bio[task], run.bio_samples.get(task, [])
+    metrics, samples = run.apart[task], run.apart_samples.get(task, [])
 
     def pick(name: str, per_sample) -> float:
         value = _metric(metrics, name)
@@ -167,28 +113,6 @@ def summary_tables(runs: list[Run]) -> list[tuple[str, list[str], list[list[str]
         ("Accuracy per field", ["field", *labels], fields),
         ("Score per context length", ["length", *labels], per_length),
     ]
-
-
-def markdown(heads: list[str], rows: list[list[str]]) -> str:
-    lines = [
-        "| " + " | ".join(h.replace("|", "\\|") for h in heads) + " |",
-        "|" + "|".join(["---"] * len(heads)) + "|",
-    ]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def sections(
-    head: str, tables: list[tuple[str, list[str], list[list[str]]]], images: dict[str, str] | None = None
-) -> str:
-    """A section of report.md: ``head`` (its heading and notes), the tables (title, header, rows), then
-    the plots (``images``: title -> file name)."""
-    parts = [head]
-    for title, heads, rows in tables:
-        parts.append(f"### {title}\n\n{markdown(heads, rows)}")
-    for title, name in (images or {}).items():
-        parts.append(f"![{title}]({name})\n")
-    return "\n".join(parts)
 
 
 def bio_markdown(runs: list[Run], images: dict[str, str] | None = None) -> str:

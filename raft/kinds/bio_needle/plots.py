@@ -2,15 +2,15 @@
 matplotlib (imported only to draw): ``plot_heatmap`` (``bio_heatmap_<label>.png``: mean score by needle
 depth and context length, annotated, in the published heatmaps' colours) and ``plot_accuracy``
 (``bio_accuracy.png``: mean score against context length, one line per run, base dashed, fine-tuned solid).
-``draw_heatmap`` (any annotated 0-1 matrix) and ``pyplot`` are shared with ``raft.kinds.in2.plots``.
+``draw_heatmap`` and ``pyplot`` are shared (``raft.evaluate.report_plots``).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
+from raft.evaluate.report_plots import draw_heatmap, pyplot
 from raft.evaluate.results import Run
 from raft.kinds.bio_needle.numbers import (
     by_length,
@@ -20,54 +20,6 @@ from raft.kinds.bio_needle.numbers import (
     heatmap_matrix,
     length_label,
 )
-
-# the published heatmaps' colours: red (0) - yellow - green (1)
-HEATMAP_COLOURS = ("#F0496E", "#EBB839", "#0CD79F")
-
-
-def pyplot() -> Any:
-    """matplotlib's pyplot on the Agg backend (imported only to draw)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def draw_heatmap(
-    matrix: list[list[float]],
-    rows: list[str],
-    columns: list[str],
-    path: Path,
-    title: str,
-    ylabel: str,
-    value: str = "score",
-) -> Path:
-    """An annotated 0-1 heatmap (``rows`` labelled top to bottom, ``columns`` the context lengths), in
-    the published colours, a NaN cell blank."""
-    import numpy as np
-    from matplotlib.colors import LinearSegmentedColormap
-
-    plt = pyplot()
-    data = np.ma.masked_invalid(np.array(matrix, dtype=float))
-    cmap = LinearSegmentedColormap.from_list("niah", HEATMAP_COLOURS).with_extremes(bad="#eeeeee")
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(columns) + 3), max(3.5, 0.45 * len(rows) + 2)))
-    image = ax.imshow(data, cmap=cmap, vmin=0, vmax=1, aspect="auto")
-    for i, row in enumerate(matrix):
-        for j, cell in enumerate(row):
-            if not math.isnan(cell):
-                ax.text(j, i, f"{cell:.2f}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(columns)), columns)
-    ax.set_yticks(range(len(rows)), rows)
-    ax.set_xlabel("context length (tokens)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(image, ax=ax, label=value)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_heatmap(label: str, samples: list[dict[str, Any]], path: Path) -> Path:

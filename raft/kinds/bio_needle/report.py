@@ -11,7 +11,7 @@
 - a section of ``report.md`` (``bio_markdown``): per run the overall score, json_valid, n, then the
   accuracy per field and per context length, one column per run.
 
-Numbers come from results.json (``Run.bio``) where it has them and are computed from the samples
+Numbers come from results.json (``Run.apart``) where it has them and are computed from the samples
 where it does not; the plots and the page use the samples. This module writes the files; the numbers
 and the Markdown are ``raft.kinds.bio_needle.numbers``'s, the figures ``raft.kinds.bio_needle.plots``'s
 (matplotlib is imported only to draw) and the page ``raft.kinds.bio_needle.html``'s.
@@ -19,9 +19,9 @@ and the Markdown are ``raft.kinds.bio_needle.numbers``'s, the figures ``raft.kin
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from raft.evaluate.report_parts import file_slug, unique_slug
 from raft.evaluate.results import Run
 from raft.kinds.bio_needle.html import bio_samples_html
 from raft.kinds.bio_needle.numbers import (
@@ -52,20 +52,6 @@ __all__ = [
 ]
 
 
-def file_slug(label: str) -> str:
-    """A label as a file name part: 'Llama-3.1-8B + raft (4-bit)' -> 'Llama-3.1-8B_raft_4-bit'."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_.") or "run"
-
-
-def unique_slug(label: str, used: set[str]) -> str:
-    """``file_slug(label)``, with _2, _3, ... when ``used`` has it already (two runs, one label); added to ``used``."""
-    slug, n = file_slug(label), 2
-    while slug in used:
-        slug, n = f"{file_slug(label)}_{n}", n + 1
-    used.add(slug)
-    return slug
-
-
 def bio_report(runs: list[Run], out: Path) -> tuple[dict[str, Path], str]:
     """Write the heatmaps, bio_accuracy.png and bio_samples.html for the runs with a bio task into
     ``out``; returns their paths and the Markdown section for report.md."""
@@ -74,7 +60,7 @@ def bio_report(runs: list[Run], out: Path) -> tuple[dict[str, Path], str]:
     images: dict[str, str] = {}
     used: set[str] = set()
     for entry in entries(runs):
-        samples = entry[0].bio_samples.get(entry[1])
+        samples = entry[0].apart_samples.get(entry[1])
         if not samples:
             continue  # results.json alone: no cells to draw
         slug = unique_slug(entry_label(entry), used)

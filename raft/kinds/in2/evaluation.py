@@ -3,9 +3,9 @@ the task metadata it passes (``probe_metadata``: the tokenizer the prompts are m
 settings), its sample rows (``probe_sample_row``, as ``samples_in2_probe.jsonl`` holds them) and its
 printout (overall, per probe, per position bin).
 
-``raft.evaluate.run`` calls these where a task is ``in2_probe``; this module imports from it, so it
-imports this one inside the functions that dispatch. The corpus of the document probe is ``data=``,
-passed as the task's data setting (``run.TASK_DATA``); the training data it must be disjoint from is
+``raft.evaluate`` finds them through ``TASKS`` (``raft.evaluate.plugins``), with the report's part
+(``raft.kinds.in2.report``). The corpus of the document probe is ``data=``, passed as the task's data
+setting (``TASKS.data``); the training data it must be disjoint from is
 ``probe_exclude=`` or the adapter's (``probe_exclude``), passed as ``in2_probe_exclude``.
 """
 
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, EvaluateConfig
-from raft.evaluate.run import _output, show
+from raft.evaluate.logged import output_of, show
+from raft.evaluate.plugins import TaskKind
 
 PROBE_TASK = "in2_probe"
 # samples_in2_probe.jsonl: one row per probe, the fields the probe report reads
@@ -99,7 +100,7 @@ def probe_sample_row(sample: dict[str, Any]) -> dict[str, Any]:
     from raft.kinds.in2.probes import score_probe
 
     doc = sample.get("doc") or {}
-    response = _output(sample)
+    response = output_of(sample)
     if "em" in sample and "f1" in sample:
         scores = {"em": sample["em"], "f1": sample["f1"]}
     else:
@@ -130,3 +131,30 @@ def show_probe(task: str, metrics: dict[str, Any]) -> None:
     lengths = [m for m in lengths if show(value(m)) != "—"]
     if lengths:
         print("  em by length: " + ", ".join(f"{m[3:]} {show(value(m))}" for m in lengths))
+
+
+def log_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of ``lm_eval --log_samples`` (the doc under "doc", the reply in "filtered_resps", the
+    metrics at the top) as a flat probe sample row."""
+    doc = {k: v for k, v in row["doc"].items() if k != "prompt"}  # the long context: not shown
+    flat = {**doc, "doc_id": row.get("doc_id"), "response": output_of(row)}
+    flat.update({k: row[k] for k in ("em", "f1") if k in row})
+    return flat
+
+
+TASKS = TaskKind(
+    name="in2",
+    tasks=(PROBE_TASK,),
+    data={PROBE_TASK: ("in2_probe_corpus", "RAFT_IN2_PROBE_CORPUS")},  # the document probe's corpus
+    apart="em",  # reported apart though it has an F1: its own part of the report
+    # what every sample row must hold when a report reads it back (question, answer, response, f1,
+    # depth, ... are shown when there)
+    sample_keys=("target_tokens", "bin", "em"),
+    sample_texts={"probe": "probe type (document, structured, code)"},
+    metadata=probe_metadata,  # in2_probe's settings: a bad one fails in check
+    sample_row=probe_sample_row,
+    is_sample=is_probe_sample,
+    log_row=log_row,
+    show=lambda task, metrics, samples: show_probe(task, metrics),
+    report="raft.kinds.in2.report:probe_report",
+)

@@ -10,8 +10,8 @@ import html
 from typing import Any
 
 from raft.evaluate.report_html import cells_html, folded, samples_page, score_band, select, tables_html
+from raft.evaluate.report_parts import length_label
 from raft.evaluate.results import Run
-from raft.kinds.bio_needle.numbers import length_label
 from raft.kinds.in2.numbers import bin_label, entries, n_bins, probe_label, probe_types, summary_tables
 
 _PROBE_KEEP = """
@@ -77,7 +77,7 @@ def probe_samples_html(runs: list[Run]) -> str:
         label, n_entry = probe_label(entry), n_bins(entry)
         labels.append(label)
         n = max(n, n_entry)
-        samples = entry[0].probe_samples.get(entry[1], [])
+        samples = entry[0].apart_samples.get(entry[1], [])
         probes += [p for p in probe_types(samples) if p not in probes]
         for s in samples:
             body.append(_sample_row(label, n_entry, s))

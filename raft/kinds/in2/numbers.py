@@ -9,7 +9,7 @@ A sample's ``bin`` is where its gold sits: bin b of N covers [b/N, (b+1)/N) of t
 samples' ``bins``, the number of ``em_bin<i>`` metrics in results.json or the highest bin plus one,
 whichever is most. EM and F1 are the task's (``raft.kinds.in2.probes.score_probe``, per probe type).
 
-Numbers come from results.json (``Run.probe``) where it has them (``em``, ``f1``, ``em_<probe>``,
+Numbers come from results.json (``Run.apart``) where it has them (``em``, ``f1``, ``em_<probe>``,
 ``em_bin<i>``, ``em_<n>k``) and are computed from the samples where it does not; the figures and the
 page use the samples. The general pieces (``heatmap_matrix``, ``mean``, ``fmt``, ...) are
 ``raft.kinds.bio_needle.numbers``'.
@@ -22,9 +22,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from raft.evaluate.results import PROBE_TASK, Run
-from raft.kinds.bio_needle.numbers import (
-    entry_label,
+from raft.evaluate import report_parts
+from raft.evaluate.report_parts import (
+    Entry,
     fmt,
     from_metrics,
     heatmap_matrix,
@@ -33,25 +33,26 @@ from raft.kinds.bio_needle.numbers import (
     run_cells,
     sections,
 )
+from raft.evaluate.results import Run
+from raft.kinds.in2.evaluation import PROBE_TASK, TASKS
 
-Entry = tuple[Run, str]  # a run and one of its in2_probe tasks
 PROBE_TYPES = ("document", "structured", "code")  # IN2's three probes, in the paper's order
 _BIN_METRIC = re.compile(r"^em_bin(\d+)$")
 _NOT_A_PROBE = re.compile(r"^(bin\d+|\d+(?:\.\d+)?k|stderr)$")
 
 
 def entries(runs: list[Run]) -> list[Entry]:
-    return [(run, task) for run in runs for task in run.probe]
+    return report_parts.entries(runs, TASKS)
 
 
 def probe_label(entry: Entry) -> str:
     """The run's label; with the task's name when it is not plain in2_probe."""
-    return entry_label(entry, PROBE_TASK)
+    return report_parts.entry_label(entry, PROBE_TASK)
 
 
 def samples_of(entry: Entry, probe: str | None = None) -> list[dict[str, Any]]:
     """The entry's samples; of one probe type when ``probe`` is given."""
-    samples = entry[0].probe_samples.get(entry[1], [])
+    samples = entry[0].apart_samples.get(entry[1], [])
     return samples if probe is None else [s for s in samples if s["probe"] == probe]
 
 
@@ -59,7 +60,7 @@ def n_bins(entry: Entry) -> int:
     """N, the number of position bins: the most of results.json's em_bin<i> metrics, the samples' ``bins``
     (raft.kinds.in2.probes writes it in every doc) and their highest bin + 1."""
     run, task = entry
-    named = [int(m.group(1)) + 1 for m in map(_BIN_METRIC.match, run.probe[task]) if m]
+    named = [int(m.group(1)) + 1 for m in map(_BIN_METRIC.match, run.apart[task]) if m]
     samples = samples_of(entry)
     given = [int(s["bins"]) for s in samples if isinstance(s.get("bins"), int | float)]
     return max([*named, *given, *(int(s["bin"]) + 1 for s in samples), 1])
@@ -125,7 +126,7 @@ def probe_summary(entry: Entry) -> dict[str, Any]:
     """em, f1, n, probes {type: em}, bins {b: em} (0..N-1), lengths {'4k': em} (ascending): results.json's
     value where it has one, else the samples' mean (NaN where neither has it)."""
     run, task = entry
-    metrics, samples = run.probe[task], samples_of(entry)
+    metrics, samples = run.apart[task], samples_of(entry)
 
     def pick(name: str, chosen: list[dict[str, Any]], key: str = "em") -> float:
         if name in metrics:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from raft.evaluate.report_parts import length_label
+from raft.evaluate.report_plots import draw_heatmap, pyplot
 from raft.evaluate.results import Run
-from raft.kinds.bio_needle.numbers import length_label
-from raft.kinds.bio_needle.plots import draw_heatmap, pyplot
 from raft.kinds.in2.numbers import (
     bin_centre,
     bin_label,

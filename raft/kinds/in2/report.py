@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from raft.evaluate.report_parts import unique_slug
 from raft.evaluate.results import Run
-from raft.kinds.bio_needle.report import unique_slug
 from raft.kinds.in2.html import probe_samples_html
 from raft.kinds.in2.numbers import (
     bin_label,
