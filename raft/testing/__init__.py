@@ -21,15 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path  # noqa: F401  (tests replace raft.testing.Path)
 
-from raft.testing.server import (
-    MALFORMED_200,
-    TeacherBehaviour,
-    TeacherServer,
-    TeacherStats,
-    fake_answer,
-    fake_label,
-    fake_questions,
-)
+from raft.testing.answers import fake_answer, fake_label, fake_questions
+from raft.testing.server import MALFORMED_200, TeacherBehaviour, TeacherServer, TeacherStats
 from raft.testing.tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_model
 
 __all__ = [
