@@ -312,6 +312,29 @@ def test_raft_domain_splits_scores_by_oracle(shared_data, tmp_path):
     assert scored["has_oracle"][1] is False and not scored["f1_oracle"][1] and not scored["f1_no_oracle"][1]
 
 
+def test_common_helpers_the_tasks_share(monkeypatch):
+    from raft.eval_tasks import common
+
+    # (value, applies) pairs: the rows a metric does not apply to are left out; none: NaN
+    assert common.mean_where([(1.0, True), (0.0, False), (0.5, True), (0.0, False)]) == 0.75
+    assert common.mean_where([(True, True), (False, True)]) == 0.5
+    assert math.isnan(common.mean_where([(1.0, False)])) and math.isnan(common.mean_where([]))
+    for task in ("raft_domain", "bio_needle", "in2_probe"):  # the yaml's !function utils.mean_where
+        assert _utils(task).mean_where is common.mean_where
+    # metadata first, then the environment variable, then the default (else the error)
+    monkeypatch.setenv("RAFT_X", "from-env")
+    assert common.data_source({"x": "m"}, "x", "RAFT_X") == ("metadata x", "m")
+    assert common.data_source({"x": ""}, "x", "RAFT_X") == ("RAFT_X", "from-env")
+    monkeypatch.delenv("RAFT_X")
+    assert common.data_source({}, "x", "RAFT_X", default="hub/id") == ("default", "hub/id")
+    with pytest.raises(ConfigError, match="^needs x$"):
+        common.data_source({}, "x", "RAFT_X", missing="needs x")
+    with pytest.raises(ConfigError, match=r"^f.jsonl row 2: missing column b, c$"):
+        common.require_columns(Path("f.jsonl"), 2, {"a": 1}, ("a", "b", "c"))
+    split = common.as_test_split([{"a": 1, "z": 0}, {"b": "x"}], ["a", "b"])
+    assert list(split) == ["test"] and split["test"].to_list() == [{"a": 1, "b": None}, {"a": None, "b": "x"}]
+
+
 def test_bm25_retrieves_the_chunk_with_the_questions_rare_words():
     utils = _utils("raft_domain")
     texts = [

@@ -20,14 +20,14 @@ one metric per field (``nationality``, ``birth_day`` ... ``death_year``, ``sport
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import datasets
 from pydantic import ValidationError
+from raft.eval_tasks.common import as_test_split, data_source, require_columns
+from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-length aggregation
 
 from raft.config import ConfigError, first_line, task_test_rows
 from raft.kinds.bio_needle.schema import BioLabel, compact
@@ -46,20 +46,13 @@ KEEP = (
 
 def source(metadata: dict[str, Any]) -> tuple[str, str]:
     """(where the setting came from, the folder or file) of the bio needle data."""
-    if metadata.get(METADATA_KEY):
-        return f"metadata {METADATA_KEY}", str(metadata[METADATA_KEY])
-    if os.environ.get(ENV_VAR):
-        return ENV_VAR, os.environ[ENV_VAR]
-    raise ConfigError(
-        f"{TASK} needs data: set {ENV_VAR} (or data=) to a `raft.generate recipe=bio_needle` output folder"
-    )
+    missing = f"{TASK} needs data: set {ENV_VAR} (or data=) to a `raft.generate recipe=bio_needle` output folder"
+    return data_source(metadata, METADATA_KEY, ENV_VAR, missing=missing)
 
 
 def _check(read: Path, i: int, row: dict[str, Any]) -> dict[str, Any]:
     """The row with its label checked against the schema (as BioLabel dumps it)."""
-    missing = [c for c in REQUIRED if c not in row]
-    if missing:
-        raise ConfigError(f"{read} row {i}: missing column {', '.join(missing)}")
+    require_columns(read, i, row, REQUIRED)
     prompt = row["prompt"]
     if not (
         isinstance(prompt, list)
@@ -96,8 +89,7 @@ def load(**metadata: Any) -> datasets.DatasetDict:
             f"{TASK}: no per-length metric for target_tokens {unbucketed} (declared: {', '.join(LENGTH_METRICS)})",
             file=sys.stderr,
         )
-    docs = [{c: r.get(c) for c in KEEP} for r in rows]
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+    return as_test_split(rows, KEEP)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,9 +115,3 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
         **{FIELD_METRICS[f]: float(v) for f, v in s["fields"].items()},
         **{m: (s["score"], m == mine) for m in LENGTH_METRICS},
     }
-
-
-def mean_where(items: list[tuple[float, bool]]) -> float:
-    """The mean of the values whose flag is true; NaN when none is (raft.evaluate writes null)."""
-    values = [float(v) for v, applies in items if applies]
-    return sum(values) / len(values) if values else math.nan

@@ -26,16 +26,17 @@ over the docs they apply to (NaN when none: a probe left out, fewer bins, a leng
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from typing import Any
 
 import datasets
+from raft.eval_tasks.common import as_test_split
+from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-subset aggregation
 
 from raft.config import ConfigError
-from raft.kinds.bio_needle.score import length_name
 from raft.kinds.in2.probes import PROBES, ProbeSettings, build_probes, score_probe
+from raft.long_context.lengths import length_metrics, length_name
 
 TASK = "in2_probe"
 PREFIX = "in2_probe_"  # metadata keys
@@ -45,7 +46,7 @@ LM_EVAL_MODEL_KEYS = ("tokenizer", "pretrained", "model")  # lm_eval --model_arg
 DECLARED_BINS = 10  # the yaml's em_bin0..em_bin9 / f1_bin0..f1_bin9
 PROBE_METRICS = tuple(f"{m}_{p}" for p in PROBES for m in ("em", "f1"))
 BIN_METRICS = tuple(f"{m}_bin{k}" for k in range(DECLARED_BINS) for m in ("em", "f1"))
-LENGTH_METRICS = tuple(f"em_{n}k" for n in (1, 2, 4, 6, 8, 16, 32, 64, 128))  # target_tokens 4096 -> em_4k
+LENGTH_METRICS = length_metrics("em", (1, 2, 4, 6, 8, 16, 32, 64, 128))  # target_tokens 4096 -> em_4k
 KEEP = ("id", "probe", "target_tokens", "context_tokens", "bins", "bin", "depth", "gold_start", "gold_end",
         "question", "answer", "cue", "prompt")  # fmt: skip
 
@@ -115,7 +116,7 @@ def load(probe_lengths: Any = (4096, 8192, 16384, 32768), probe_bins: Any = 10, 
         print(f"{TASK}: bins {DECLARED_BINS}..{s.bins - 1} have no per-bin metric (declared: bin0..bin{DECLARED_BINS - 1})",
               file=sys.stderr)
     docs = build_probes(tokenizer_name(metadata), corpus(metadata), s, exclude(metadata))
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list([{c: d[c] for c in KEEP} for d in docs])})
+    return as_test_split(docs, KEEP)
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
@@ -136,9 +137,3 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     for m in LENGTH_METRICS:
         out[m] = (s["em"], m == mine)
     return out
-
-
-def mean_where(items: list[tuple[float, bool]]) -> float:
-    """The mean of the values whose flag is true; NaN when none is (raft.evaluate writes null)."""
-    values = [float(v) for v, applies in items if applies]
-    return sum(values) / len(values) if values else math.nan

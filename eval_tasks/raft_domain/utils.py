@@ -29,12 +29,13 @@ metadata ``raft_retrieval_k`` (``raft.evaluate retrieval_k=``), else the environ
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import datasets
+from raft.eval_tasks.common import as_test_split, data_source, require_columns
+from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-split aggregation
 
 from raft.config import ConfigError, read_jsonl, task_test_rows
 from raft.metrics import score
@@ -57,11 +58,8 @@ KEEP = ("id", "question", "documents", "final_answer", "oracle_index", "chunk_id
 
 def source(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[str, str]:
     """(where the setting came from, the folder or file) of the raft.generate data."""
-    if metadata.get(METADATA_KEY):
-        return f"metadata {METADATA_KEY}", str(metadata[METADATA_KEY])
-    if os.environ.get(ENV_VAR):
-        return ENV_VAR, os.environ[ENV_VAR]
-    raise ConfigError(f"{task} needs data: set {ENV_VAR} to a raft.generate output folder")
+    missing = f"{task} needs data: set {ENV_VAR} to a raft.generate output folder"
+    return data_source(metadata, METADATA_KEY, ENV_VAR, missing=missing)
 
 
 def test_rows(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[Path, Path, list[dict[str, Any]]]:
@@ -69,9 +67,7 @@ def test_rows(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[Path
     origin, where = source(metadata, task)
     read, rows = task_test_rows(task, origin, where)
     for i, row in enumerate(rows):
-        missing = [c for c in REQUIRED if c not in row]
-        if missing:
-            raise ConfigError(f"{read} row {i}: missing column {', '.join(missing)}")
+        require_columns(read, i, row, REQUIRED)
         if not isinstance(row["documents"], list) or not all(isinstance(d, str) for d in row["documents"]):
             raise ConfigError(f"{read} row {i}: 'documents' is not a list of strings")
     return Path(where), read, rows
@@ -84,17 +80,11 @@ def has_oracle(row: dict[str, Any]) -> bool | None:
     return row["oracle_index"] is not None
 
 
-def _dataset(rows: list[dict[str, Any]], columns: list[str]) -> datasets.DatasetDict:
-    return datasets.DatasetDict(
-        {"test": datasets.Dataset.from_list([{c: r.get(c) for c in columns} for r in rows])}
-    )
-
-
 def load(**metadata: Any) -> datasets.DatasetDict:
     """``custom_dataset`` of ``raft_domain``: a DatasetDict with the split ``test``."""
     _, _, rows = test_rows(metadata)
     keep = [c for c in KEEP if c in rows[0]]
-    return _dataset([{**r, "has_oracle": has_oracle(r)} for r in rows], [*keep, "has_oracle"])
+    return as_test_split([{**r, "has_oracle": has_oracle(r)} for r in rows], [*keep, "has_oracle"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,7 +183,7 @@ def load_retrieval(retrieval_k: Any = DEFAULT_K, **metadata: Any) -> datasets.Da
                 "has_oracle": found,
             }
         )
-    return _dataset(out, list(out[0]))
+    return as_test_split(out, list(out[0]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,10 +220,3 @@ def process_results_retrieval(doc: dict[str, Any], results: list[str]) -> dict[s
     scores = score(results[0], doc["final_answer"])
     found = bool(doc["oracle_retrieved"])
     return {**scores, "oracle_retrieved": float(found), **split_scores(scores, found)}
-
-
-def mean_where(items: list[tuple[float, bool]]) -> float:
-    """The mean of the values whose flag is true; NaN when none is (lm-eval writes it as NaN,
-    raft.evaluate as null, and its report shows "—")."""
-    values = [float(v) for v, applies in items if applies]
-    return sum(values) / len(values) if values else math.nan

@@ -19,10 +19,10 @@ the model was fine-tuned on (``raft.prompts.student_prompt``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import datasets
+from raft.eval_tasks.common import data_source
 
 from raft.config import ConfigError
 from raft.metrics import score
@@ -35,11 +35,7 @@ METADATA_KEY = "raft_hotpot_path"
 
 def source(metadata: dict[str, Any]) -> tuple[str, str]:
     """(where the setting came from, the path or hub id) for the HotpotQA questions."""
-    if metadata.get(METADATA_KEY):
-        return f"metadata {METADATA_KEY}", str(metadata[METADATA_KEY])
-    if os.environ.get(ENV_VAR):
-        return ENV_VAR, os.environ[ENV_VAR]
-    return "default", HUB_ID
+    return data_source(metadata, METADATA_KEY, ENV_VAR, default=HUB_ID)
 
 
 def load(questions: int | None = None, **metadata: Any) -> datasets.DatasetDict:

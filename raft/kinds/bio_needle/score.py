@@ -35,25 +35,16 @@ import re
 from typing import Any
 
 from raft.kinds.bio_needle.schema import FIELDS, flatten
+from raft.long_context.lengths import LENGTH_BUCKETS as LENGTH_BUCKETS  # importable from here too
+from raft.long_context.lengths import length_metrics, length_name
 
 # lm-eval metric name of each field (no dots): date_of_birth.day -> birth_day
 FIELD_METRICS: dict[str, str] = {f: f.replace("date_of_", "").replace(".", "_") for f in FIELDS}
-# the per-length metrics the bio_needle task declares (lm-eval needs a static metric list): the
-# context lengths of the published sweep and its usual extensions, named by target_tokens / 1024
-LENGTH_BUCKETS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 64, 128)  # 1k and 6k: the 8k-context ladder (recipe=bio_needle_8k)
-LENGTH_METRICS = tuple(f"score_{k}k" for k in LENGTH_BUCKETS)
+# the per-length metrics the bio_needle task declares (lm-eval needs a static metric list): one per
+# raft.long_context.lengths.LENGTH_BUCKETS, named by target_tokens / 1024
+LENGTH_METRICS = length_metrics("score")
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.S)
-
-
-def length_name(target_tokens: Any) -> str | None:
-    """4096 -> '4k', 12288 -> '12k', 32000 -> '32k'; None for anything else (no bucket)."""
-    if isinstance(target_tokens, bool) or not isinstance(target_tokens, int) or target_tokens <= 0:
-        return None
-    for unit in (1024, 1000):
-        if target_tokens % unit == 0:
-            return f"{target_tokens // unit}k"
-    return None
 
 
 def length_metric(target_tokens: Any) -> str | None:
