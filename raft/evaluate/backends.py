@@ -107,7 +107,7 @@ def _hf_4bit(cfg: EvaluateConfig) -> Any:
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=cfg.batch_size)
 
 
-def _check_model_loads(cfg: EvaluateConfig) -> Any:
+def check_model_loads(cfg: EvaluateConfig) -> Any:
     """A hub id that cannot be reached (offline, typo) fails here in one line, not deep in lm-eval."""
     if cfg.backend == "local-chat-completions":
         return None

@@ -25,17 +25,19 @@ class DataError(ConfigError):
     """Training data that cannot be used: one line naming the file, split, column or row."""
 
 
-def _is_main_process() -> bool:
+def is_main_process() -> bool:
+    """True outside ``accelerate launch`` and in its rank-0 process."""
     return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def log(message: str) -> None:
     """One progress line on stdout (only from the main process under accelerate launch)."""
-    if _is_main_process():
+    if is_main_process():
         print(f"raft.finetune: {message}", flush=True)
 
 
-def _hub_offline() -> bool:
+def hub_offline() -> bool:
+    """True when the Hugging Face hub must not be reached (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE)."""
     try:
         from huggingface_hub import constants
 
@@ -46,7 +48,8 @@ def _hub_offline() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def _looks_like_hub_id(name: str) -> bool:
+def looks_like_hub_id(name: str) -> bool:
+    """True for an ``owner/name`` hub id (not a relative, absolute or home path)."""
     return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name)) and not name.startswith((".", "/", "~"))
 
 
@@ -79,9 +82,9 @@ def load_data(path: str) -> Any:
             files["test"] = str(p.parent / "test.jsonl")
         return _load_json(files, path)
     hint = "run python -m raft.generate first or pass data=PATH"
-    if not _looks_like_hub_id(path):
+    if not looks_like_hub_id(path):
         raise DataError(f"data {path} not found ({hint})")
-    if _hub_offline():
+    if hub_offline():
         raise DataError(f"data {path}: not found locally and the hub is offline ({hint})")
     import datasets
 
@@ -217,7 +220,7 @@ def fit_split(ds: Any, tokenizer: Any, max_length: int, policy: str, split: str)
     from tqdm.auto import tqdm
 
     rows, counts, tokens = [], {"fits": 0, "truncated": 0, "dropped": 0, "not_shortenable": 0, "answer_too_long": 0}, 0
-    for row in tqdm(ds, desc=f"fitting {split} to max_length={max_length}", disable=not _is_main_process(), leave=False):
+    for row in tqdm(ds, desc=f"fitting {split} to max_length={max_length}", disable=not is_main_process(), leave=False):
         outcome, kept, n = fit_example(row, tokenizer, max_length, policy)
         counts[outcome] += 1
         if kept is not None:

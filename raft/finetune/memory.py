@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from raft.config import FinetuneConfig, to_dict
-from raft.finetune.model import _model_error
+from raft.finetune.model import model_error
 
 GiB = 1024**3
 
@@ -44,13 +44,13 @@ def model_config(model: str) -> tuple[Any, str]:
         try:
             return AutoConfig.from_pretrained(model), f"{model}/config.json"
         except (OSError, ValueError) as e:
-            raise _model_error(model, e) from e
+            raise model_error(model, e) from e
     if model in KNOWN_ARCHITECTURES:
         return LlamaConfig(**KNOWN_ARCHITECTURES[model]), "raft.finetune's table of the recipe models (no download)"
     try:
         return AutoConfig.from_pretrained(model), "the hub"
     except (OSError, ValueError) as e:
-        raise _model_error(model, e) from e
+        raise model_error(model, e) from e
 
 
 @functools.lru_cache(maxsize=8)

@@ -14,7 +14,7 @@ from typing import Any
 
 from raft.config import ConfigError, FinetuneConfig, first_line
 from raft.finetune.curves import check_report_to
-from raft.finetune.data import _hub_offline, _looks_like_hub_id, log
+from raft.finetune.data import hub_offline, log, looks_like_hub_id
 
 _BNB_OPTIMIZERS = ("paged_", "_8bit", "bnb")
 
@@ -66,13 +66,14 @@ def resolve_runtime(cfg: FinetuneConfig) -> Runtime:
     return Runtime("cuda" if cuda else "cpu", precision, optim, fsdp, world, notes)
 
 
-def _model_error(model: str, error: Exception) -> ConfigError:
+def model_error(model: str, error: Exception) -> ConfigError:
+    """The one-line ConfigError for a model that cannot be loaded: a folder, a hub id offline or unknown."""
     first = first_line(error)
     if Path(model).expanduser().exists():
         return ConfigError(f"cannot load model {model}: {first}")
-    if not _looks_like_hub_id(model):
+    if not looks_like_hub_id(model):
         return ConfigError(f"cannot load model {model}: no such folder")
-    if _hub_offline():
+    if hub_offline():
         return ConfigError(f"cannot load model {model}: not found locally and the hub is offline; pass a local path")
     return ConfigError(f"cannot load model {model}: not found locally or on the hub ({first})")
 
@@ -84,7 +85,7 @@ def load_tokenizer(model: str) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as e:
-        raise _model_error(model, e) from e
+        raise model_error(model, e) from e
     if not tokenizer.chat_template:
         raise ConfigError(f"model {model}: its tokenizer has no chat template; use an instruct/chat model")
     if tokenizer.pad_token is None:
@@ -133,7 +134,7 @@ def load_model(cfg: FinetuneConfig, rt: Runtime) -> Any:
     try:
         model = AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
     except (OSError, ValueError) as e:
-        raise _model_error(cfg.model, e) from e
+        raise model_error(cfg.model, e) from e
     model.config.use_cache = False  # incompatible with gradient checkpointing; generation turns it back on
     if cfg.load_in_4bit and not rt.fsdp:
         from peft import prepare_model_for_kbit_training

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError, FinetuneConfig, to_dict
-from raft.finetune.data import _is_main_process, _looks_like_hub_id, log
+from raft.finetune.data import is_main_process, log, looks_like_hub_id
 from raft.finetune.model import Runtime
 
 SUMMARY_FILE = "train_summary.json"
@@ -130,7 +130,7 @@ lm-eval / vLLM at `{merged_location(cfg)}`).
 
 def _datasets_line(data: str) -> str:
     """The card's ``datasets:`` line when the training data is a Hub dataset (not a local folder or file)."""
-    return f"datasets: [{data}]\n" if _looks_like_hub_id(data) and not Path(data).expanduser().exists() else ""
+    return f"datasets: [{data}]\n" if looks_like_hub_id(data) and not Path(data).expanduser().exists() else ""
 
 
 def merged_location(cfg: FinetuneConfig) -> str:
@@ -241,7 +241,7 @@ def check_output(cfg: FinetuneConfig) -> str | None:
 
 def write_fingerprint(cfg: FinetuneConfig) -> None:
     """``output/finetune_run.json`` (main process only; written atomically)."""
-    if not _is_main_process():
+    if not is_main_process():
         return
     output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)

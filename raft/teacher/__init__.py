@@ -37,72 +37,20 @@ Every reply says why it ended: ``Reply.finish_reason`` is "length" when the teac
 sampled ``generate()`` call.
 
 The two local backends collect concurrent ``ask`` calls into batches, so the same pipeline drives
-every backend. Modules: this one (the interface, ``Reply``, the errors, ``make_teacher``),
-``raft.teacher.openai_api`` (the HTTP client with its retries), ``raft.teacher.local`` (vllm,
-transformers) and ``raft.teacher.ray_backend`` (ray_http, ray_vllm).
+every backend. Modules: this one (``make_teacher``; it re-exports the names of ``raft.teacher.base``: the
+interface, ``Reply``, the errors), ``raft.teacher.openai_api`` (the HTTP client with its retries),
+``raft.teacher.local`` (vllm, transformers) and ``raft.teacher.ray_backend`` (ray_http, ray_vllm).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
 
 from raft.config import ConfigError, TeacherConfig
+from raft.teacher.base import Messages, Reply, Teacher, TeacherError, TeacherRejected, TeacherUnavailable
 
-Messages = list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One finished teacher call: the reply text, the token usage the backend reported and why it ended
-    ("length": cut off at max_tokens; "stop" or another server reason otherwise)."""
-
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = "stop"
-
-
-class TeacherError(ConfigError):
-    """The teacher cannot be set up (missing package, model not found): one line, exit status 2."""
-
-
-class TeacherUnavailable(RuntimeError):
-    """The teacher stopped answering (retries exhausted, or it refused every request): one line."""
-
-
-class TeacherRejected(Exception):
-    """The teacher refused this one request (HTTP 400/413/422, e.g. a prompt longer than its context)."""
-
-
-def _one_line(text: Any, limit: int = 200) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-class Teacher:
-    """Base class: ``complete`` runs a batch through ``ask``; subclasses implement ``ask``."""
-
-    name = "teacher"
-    parallelism = 1  # requests the pipeline should keep waiting on this teacher
-
-    async def ask(self, messages: Messages, response_format: dict[str, Any] | None = None) -> Reply:
-        """One reply; ``response_format`` (``{"type": "json_schema", ...}``) asks for structured output."""
-        raise NotImplementedError
-
-    async def complete(self, batch: list[Messages]) -> list[Reply]:
-        return list(await asyncio.gather(*(self.ask(m) for m in batch)))
-
-    async def aclose(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return self.name
-
-
-
+__all__ = ["BACKENDS", "Messages", "Reply", "Teacher", "TeacherError", "TeacherRejected", "TeacherUnavailable",
+           "make_teacher"]
 
 BACKENDS = ("openai", "vllm", "transformers", "ray_http", "ray_vllm")
 
@@ -112,9 +60,16 @@ def make_teacher(cfg: TeacherConfig) -> Teacher:
     if cfg.backend not in BACKENDS:
         raise TeacherError(f"teacher.backend={cfg.backend!r} is not one of {', '.join(BACKENDS)}")
     if cfg.backend.startswith("ray_"):
-        from raft.teacher.ray_backend import make_ray_teacher
+        from raft.teacher.ray_backend import check_settings
 
-        return make_ray_teacher(cfg)
+        check_settings(cfg)
+        if cfg.backend == "ray_http":
+            from raft.teacher.ray_http import RayHTTPTeacher
+
+            return RayHTTPTeacher(cfg)
+        from raft.teacher.ray_vllm import RayVLLMTeacher
+
+        return RayVLLMTeacher(cfg)
     if cfg.backend == "openai":
         from raft.teacher.openai_api import OpenAITeacher
 

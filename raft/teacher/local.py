@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from raft.config import TeacherConfig
-from raft.teacher import Messages, Reply, Teacher, TeacherError, _one_line
+from raft.teacher.base import Messages, Reply, Teacher, TeacherError, one_line
 
 
 class BatchTeacher(Teacher):
@@ -64,7 +64,7 @@ class TransformersTeacher(BatchTeacher):
         except (OSError, ValueError) as e:
             raise TeacherError(
                 f"teacher model '{cfg.model}' could not be loaded: not found locally and could not be downloaded "
-                f"({_one_line(e, 160)}); with no hub, `python -m raft.quickstart` runs RAFT end to end offline"
+                f"({one_line(e, 160)}); with no hub, `python -m raft.quickstart` runs RAFT end to end offline"
             ) from None
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:

@@ -24,7 +24,7 @@ import aiohttp
 from yarl import URL
 
 from raft.config import TeacherConfig
-from raft.teacher import Messages, Reply, Teacher, TeacherRejected, TeacherUnavailable, _one_line
+from raft.teacher.base import Messages, Reply, Teacher, TeacherRejected, TeacherUnavailable, one_line
 
 RETRY_STATUS = {408, 409, 429}
 REJECT_STATUS = {400, 413, 422}
@@ -99,12 +99,12 @@ class OpenAITeacher(Teacher):
         if not self._down and limit and self._refusals >= limit:
             self._down = (
                 f"the teacher at {self.cfg.base_url} refused {self._refusals} requests in a row "
-                f"(HTTP {status}: {_one_line(message, 160)}); check the teacher.* settings "
+                f"(HTTP {status}: {one_line(message, 160)}); check the teacher.* settings "
                 "(model, max_tokens, seed: teacher.seed=null sends none)"
             )
         if self._down:
             return TeacherUnavailable(self._down)
-        return TeacherRejected(f"{status} {_one_line(message)}")
+        return TeacherRejected(f"{status} {one_line(message)}")
 
     async def ask(self, messages: Messages, response_format: dict[str, Any] | None = None) -> Reply:
         if self._loop is not asyncio.get_running_loop():  # first call, or a new asyncio.run
@@ -125,13 +125,13 @@ class OpenAITeacher(Teacher):
                 try:
                     status, headers, data = await self.client.post("/chat/completions", content)
                 except aiohttp.ClientConnectorError as e:  # refused, unreachable, DNS
-                    last = f"connection error ({_one_line(e)})"
+                    last = f"connection error ({one_line(e)})"
                 except aiohttp.ConnectionTimeoutError:
                     last = f"connection error (no connection within {cfg.timeout:g}s)"
                 except TimeoutError:
                     last = f"timed out after {cfg.timeout:g}s"
                 except aiohttp.ClientError as e:  # dropped connection, broken reply
-                    last = f"connection error ({_one_line(str(e) or type(e).__name__)})"
+                    last = f"connection error ({one_line(str(e) or type(e).__name__)})"
                 else:
                     if 200 <= status < 300:
                         try:
@@ -148,9 +148,9 @@ class OpenAITeacher(Teacher):
                         if status in REJECT_STATUS:
                             raise self._refused(status, message) from None
                         if status not in RETRY_STATUS and status < 500:
-                            self._down = f"teacher at {cfg.base_url} refused the request: {status} {_one_line(message)}"
+                            self._down = f"teacher at {cfg.base_url} refused the request: {status} {one_line(message)}"
                             raise TeacherUnavailable(self._down) from None
-                        last = f"{status} {_one_line(message)}"
+                        last = f"{status} {one_line(message)}"
                         retry_after = _retry_after(headers)
                 if attempt < cfg.max_retries:
                     await asyncio.sleep(self._delay(attempt, retry_after))
@@ -207,7 +207,7 @@ def _server_message(data: bytes) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if not isinstance(message, str) or not message.strip():
         message = data.decode("utf-8", "replace") if body is None else json.dumps(body, ensure_ascii=False)
-    return _one_line(message) or "(empty body)"
+    return one_line(message) or "(empty body)"
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -45,7 +45,7 @@ backends are ``Teacher`` subclasses that ship the concurrent ``ask`` calls to Ra
   rows, not for 100 (use ``vllm serve`` and the ``openai`` or ``ray_http`` backend there).
 
 This module holds what both share: the endpoint list, the settings checks, joining the cluster
-(``teacher.ray.address``) with one-line errors, and ``make_ray_teacher``.
+(``teacher.ray.address``) with one-line errors; ``raft.teacher.make_teacher`` picks the backend.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from raft.config import ConfigError, TeacherConfig, check_all
-from raft.teacher import Teacher, TeacherError, _one_line
+from raft.teacher.base import TeacherError, one_line
 
 RAY_BACKENDS = ("ray_http", "ray_vllm")
 INSTALL = "pip install -e '.[ray]'"
@@ -113,7 +113,7 @@ def _reachable(address: str) -> str:
         with socket.create_connection((host, port), timeout=5):
             return ""
     except OSError as e:
-        return _one_line(e.strerror or e, 120)
+        return one_line(e.strerror or e, 120)
 
 
 def connect(cfg: TeacherConfig) -> tuple[Any, bool]:
@@ -137,7 +137,7 @@ def connect(cfg: TeacherConfig) -> tuple[Any, bool]:
         ray.init(address=address or None, **kwargs)
     except Exception as e:  # noqa: BLE001 - ConnectionError, ValueError, RuntimeError: one line whatever it is
         raise TeacherError(f"teacher.ray.address={address or '(default)'}: Ray could not start or join a cluster "
-                           f"({_one_line(e, 160)})") from None
+                           f"({one_line(e, 160)})") from None
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     return ray, True
 
@@ -145,14 +145,3 @@ def connect(cfg: TeacherConfig) -> tuple[Any, bool]:
 def say(message: str) -> None:
     """One line on stderr (the run's own progress bar is on stderr too)."""
     print(f"raft.generate: {message}", file=sys.stderr, flush=True)
-
-
-def make_ray_teacher(cfg: TeacherConfig) -> Teacher:
-    check_settings(cfg)
-    if cfg.backend == "ray_http":
-        from raft.teacher.ray_http import RayHTTPTeacher
-
-        return RayHTTPTeacher(cfg)
-    from raft.teacher.ray_vllm import RayVLLMTeacher
-
-    return RayVLLMTeacher(cfg)

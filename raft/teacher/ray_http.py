@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raft.config import TeacherConfig
-from raft.teacher import (
+from raft.teacher.base import (
     Messages,
     Reply,
     Teacher,
     TeacherError,
     TeacherRejected,
     TeacherUnavailable,
-    _one_line,
+    one_line,
 )
 from raft.teacher.ray_worker import COLLECT_WAIT, OK, REJECTED, HttpWorker
 
@@ -101,7 +101,7 @@ class RayHTTPTeacher(Teacher):
                                "teacher.ray.worker_cpus") from None
         except ray.exceptions.RayError as e:
             self._stop()
-            raise TeacherError(f"the ray_http workers could not start: {_one_line(e, 200)}") from None
+            raise TeacherError(f"the ray_http workers could not start: {one_line(e, 200)}") from None
         for url, why in zip(urls, down, strict=True):
             if why and len(urls) > 1:
                 self.endpoints[url].down_until, self.endpoints[url].failed = time.monotonic() + cfg.retry_max_delay, True
@@ -230,7 +230,7 @@ class RayHTTPTeacher(Teacher):
 
     def _give_up(self, request: _Request) -> None:
         reasons = list(request.tried.values())
-        message = reasons[0] if len(reasons) == 1 else _one_line("every teacher endpoint gave up: " + "; ".join(reasons), 600)
+        message = reasons[0] if len(reasons) == 1 else one_line("every teacher endpoint gave up: " + "; ".join(reasons), 600)
         self._down = self._down or message
         request.future.set_exception(TeacherUnavailable(self._down))
 
@@ -249,7 +249,7 @@ class RayHTTPTeacher(Teacher):
                 continue
             request.losses += 1
             if request.losses > MAX_LOSSES:
-                self._down = self._down or f"ray_http workers died {MAX_LOSSES + 1} times while asking one request ({_one_line(error, 160)})"
+                self._down = self._down or f"ray_http workers died {MAX_LOSSES + 1} times while asking one request ({one_line(error, 160)})"
                 request.future.set_exception(TeacherUnavailable(self._down))
             else:
                 self._queue.append(request)

@@ -42,13 +42,13 @@ import sys
 from typing import Any
 
 from raft.config import TeacherConfig
-from raft.teacher import (
+from raft.teacher.base import (
     Messages,
     Reply,
     TeacherError,
     TeacherRejected,
     TeacherUnavailable,
-    _one_line,
+    one_line,
 )
 from raft.teacher.local import BatchTeacher
 
@@ -190,7 +190,7 @@ def reply_of(row: dict[str, Any]) -> Reply | TeacherRejected:
     """What one output row means for its request: a reply, or the engine's refusal of it."""
     error = row.get(ERROR)
     if error:
-        return TeacherRejected(_one_line(error))
+        return TeacherRejected(one_line(error))
     return Reply(str(row["text"]), int(row["prompt_tokens"]), int(row["completion_tokens"]), str(row["finish_reason"]))
 
 
@@ -208,7 +208,7 @@ def build(cfg: TeacherConfig, config: Any = None) -> Any:
                                preprocess=functools.partial(preprocess, params=sampling(cfg), max_model_len=context),
                                postprocess=postprocess)
     except Exception as e:  # noqa: BLE001 - a pydantic ValidationError, a model config that cannot be read
-        raise TeacherError(f"teacher.backend=ray_vllm: the vLLM processor cannot be built ({_one_line(e, 200)})") from None
+        raise TeacherError(f"teacher.backend=ray_vllm: the vLLM processor cannot be built ({one_line(e, 200)})") from None
 
 
 class RayVLLMTeacher(BatchTeacher):  # its ask() queues requests; _run() sends each queued wave to Ray Data
@@ -245,7 +245,7 @@ class RayVLLMTeacher(BatchTeacher):  # its ask() queues requests; _run() sends e
                 try:
                     await asyncio.to_thread(self._wave, [(m, rf) for m, rf, _ in wave], futures, loop)
                 except Exception as e:  # noqa: BLE001 - the whole wave failed: the run stops, what came back is stored
-                    down = TeacherUnavailable(f"the ray_vllm wave of {len(wave)} requests failed: {_one_line(e, 200)}")
+                    down = TeacherUnavailable(f"the ray_vllm wave of {len(wave)} requests failed: {one_line(e, 200)}")
                     for future in futures:
                         if not future.done():
                             future.set_exception(down)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from raft.config import TeacherConfig
-from raft.teacher import Messages, TeacherRejected, TeacherUnavailable, _one_line
+from raft.teacher.base import Messages, TeacherRejected, TeacherUnavailable, one_line
 
 OK, REJECTED, DOWN = 0, 1, 2
 COLLECT_WAIT = 1.0  # seconds a worker holds a collect call open when nothing is finished
@@ -57,7 +57,7 @@ class HttpWorker:
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, port), timeout)
             except (OSError, TimeoutError) as e:
-                return _one_line(getattr(e, "strerror", None) or f"no answer in {timeout:g}s", 120)
+                return one_line(getattr(e, "strerror", None) or f"no answer in {timeout:g}s", 120)
             writer.close()
             return ""
 
@@ -81,7 +81,7 @@ class HttpWorker:
                 self.retired.append(self.clients.pop(url))
             out = (rid, DOWN, str(e))
         except Exception as e:  # noqa: BLE001 - a value for the driver, never a crashed actor
-            out = (rid, DOWN, f"teacher at {url}: {type(e).__name__}: {_one_line(e, 160)}")
+            out = (rid, DOWN, f"teacher at {url}: {type(e).__name__}: {one_line(e, 160)}")
         self.done.append(out)
         self._ready().set()
 
