@@ -57,6 +57,14 @@ def run_cells(run: Run) -> list[str]:
     return [run.info["model"], run.info["precision"], "fine-tuned" if run.info["finetuned"] else "base"]
 
 
+def run_rows(es: list[Entry], labels: list[str], sums: list[dict[str, Any]], keys: tuple[str, ...]) -> list[list[str]]:
+    """The "Per run" table's rows: label, model, precision, weights, the summaries' ``keys``, n."""
+    return [
+        [label, *run_cells(run), *(fmt(s[k]) for k in keys), str(s["n"])]
+        for label, (run, _), s in zip(labels, es, sums, strict=True)
+    ]
+
+
 def heatmap_matrix(
     samples: list[dict[str, Any]], row: str = "depth_target", value: str = "score"
 ) -> tuple[list[int], list[float], list[list[float]]]:

@@ -29,7 +29,7 @@ from raft.evaluate.report_parts import (
     markdown,
     mean,
     merge_lengths,
-    run_cells,
+    run_rows,
     sections,
 )
 from raft.evaluate.results import Run
@@ -99,10 +99,7 @@ def summary_tables(runs: list[Run]) -> list[tuple[str, list[str], list[list[str]
     es = entries(runs)
     sums = [bio_summary(e) for e in es]
     labels = [entry_label(e) for e in es]
-    overall = [
-        [label, *run_cells(run), fmt(s["score"]), fmt(s["json_valid"]), str(s["n"])]
-        for label, (run, _), s in zip(labels, es, sums, strict=True)
-    ]
+    overall = run_rows(es, labels, sums, ("score", "json_valid"))
     fields = [[f, *(fmt(s["fields"][f]) for s in sums)] for f in FIELDS]
     # every length some run has a score for (the task declares more buckets than a sweep fills), ascending
     lengths = list(dict.fromkeys(n for s in sums for n, v in s["lengths"].items() if not math.isnan(v)))

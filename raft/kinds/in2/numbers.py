@@ -30,7 +30,7 @@ from raft.evaluate.report_parts import (
     heatmap_matrix,
     mean,
     merge_lengths,
-    run_cells,
+    run_rows,
     sections,
 )
 from raft.evaluate.results import Run
@@ -154,10 +154,7 @@ def summary_tables(runs: list[Run]) -> list[tuple[str, list[str], list[list[str]
     es = entries(runs)
     sums = [probe_summary(e) for e in es]
     labels = [probe_label(e) for e in es]
-    overall = [
-        [label, *run_cells(run), fmt(s["em"]), fmt(s["f1"]), str(s["n"])]
-        for label, (run, _), s in zip(labels, es, sums, strict=True)
-    ]
+    overall = run_rows(es, labels, sums, ("em", "f1"))
 
     def rows(key: str, order: list, name=str) -> list[list[str]]:
         keep = [k for k in order if any(not math.isnan(s[key].get(k, math.nan)) for s in sums)]
