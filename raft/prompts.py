@@ -7,6 +7,8 @@
 - ``bio_label_messages`` / ``bio_prompt`` / ``bio_example``: the bio needle-in-a-haystack labels (teacher)
   and the student prompt (training and evaluation).
 - ``in2_qa_messages`` / ``in2_example``: IN2 question-answer pairs (teacher) and the long-context student row.
+- ``response_format``: the reply format a structured-output request asks for (a pydantic model's JSON
+  schema: the bio labels, the IN2 question-answer pairs).
 
 The answer format (from the RAFT paper and its reference code): reasoning step by step, text copied
 from the documents wrapped in ``##begin_quote##`` ... ``##end_quote##``, and a last line
@@ -14,6 +16,8 @@ from the documents wrapped in ``##begin_quote##`` ... ``##end_quote##``, and a l
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
@@ -80,6 +84,12 @@ def student_example(documents: list[str], question: str, answer: str) -> dict[st
     user = {"role": "user", "content": student_prompt(documents, question)}
     assistant = {"role": "assistant", "content": answer}
     return {"messages": [user, assistant], "prompt": [user], "completion": [assistant]}
+
+
+def response_format(model: Any, name: str) -> dict[str, Any]:
+    """The ``response_format`` of a structured-output request (vLLM guided decoding and OpenAI): the JSON
+    schema of ``model`` (a pydantic model class), under ``name``."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": model.model_json_schema(), "strict": True}}
 
 
 # ------------------------------------------------------------------------------------ bio needle

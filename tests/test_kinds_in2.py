@@ -4,6 +4,7 @@ and the local teacher server (QA pairs in JSON-schema mode)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,19 @@ def test_bad_replies_are_rejects_with_reasons(tmp_path, shared_data, tiny_model,
     assert result["rejected"] == {"invalid_json": 2, "schema": 2, "context_reference": 2} and result["accepted"] == 2
     rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
     assert all(r["reply"] for r in rejects) and {r["reason"] for r in rejects} == set(result["rejected"])
+
+
+def test_a_row_whose_context_cannot_fit_is_a_reject_never_kept_off_target(tmp_path, shared_data, tiny_model, teacher):
+    """Segments of 120-128 tokens cannot make most targets to the token (tolerance 0.0001): such rows are
+    ``no_fit`` rejects (raft.long_context.fit), as in bio_needle; none is kept shorter or longer than allowed."""
+    result = generate.main(in2_cfg(tmp_path, shared_data, tiny_model, teacher, "in2.min_segment_tokens=120", "in2.tolerance=0.0001",
+                                   "in2.short_share=0", "limit=12"), progress=False)
+    rows = rows_of(tmp_path / "out")
+    assert result["rejected"].get("no_fit", 0) >= 1 and len(rows) == result["accepted"] == 12 - result["rejected"]["no_fit"]
+    assert all(0.9999 * r["target_tokens"] <= r["context_tokens"] <= r["target_tokens"] for r in rows)
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == result["rejected"]["no_fit"] and all(r["question"] for r in rejects)
+    assert all(re.fullmatch(r"no whole segments add up to within 0% of \d+ tokens", r["reply"]) for r in rejects)
 
 
 class PlantingTeacher(Teacher):

@@ -1,8 +1,8 @@
-"""Kinds of training data that ``raft.generate`` makes: one module per kind, named as ``kind=`` says.
+"""Kinds of training data that ``raft.generate`` makes: one folder per kind, named as ``kind=`` says.
 
 The pipeline (``raft.generate``) owns everything shared: the recipe, the teacher, the resumable
 store, concurrency, progress, rejects, the split, the output folder and its dataset card. A kind
-says only what is its own, by subclassing ``Kind`` in ``raft/kinds/<name>.py``:
+says only what is its own, by subclassing ``Kind`` in ``raft/kinds/<name>/kind.py``:
 
 - ``load()``: the work items (chunks, needles, segment groups) and notes for the summary;
   ``prepare(work)`` builds what asking needs (e.g. a BM25 index) once the number to ask is known;
@@ -16,7 +16,9 @@ says only what is its own, by subclassing ``Kind`` in ``raft/kinds/<name>.py``:
   ``write_outputs(folder)``: files of its own in the output folder (e.g. the chunk pool).
 
 Its settings live in their own section of the typed config (``raft.settings``: ``raft.*`` for
-``kind=raft``). A new kind is a new module here, its settings section and a recipe.
+``kind=raft``). A new kind is a new folder here, its settings section and a recipe. What kinds share
+lives outside: reading sources (``raft.sources``: ``pool``, ``settings``), long contexts
+(``raft.long_context``: ``prompt``, ``fit``), prompts and reply formats (``raft.prompts``).
 """
 
 from __future__ import annotations
@@ -98,69 +100,6 @@ class Kind:
     def card(self) -> tuple[str, str, str]:
         """(title, what the data is, its columns) for the dataset card, in Markdown."""
         raise NotImplementedError
-
-
-def check_source(cfg: Any) -> None:
-    """For kinds that read documents or HotpotQA (``source``)."""
-    if cfg.source not in ("docs", "hotpot"):
-        raise ConfigError(f"source={cfg.source!r} is not docs or hotpot")
-    if cfg.source == "hotpot" and cfg.hotpot.chunks not in ("clean", "published"):
-        raise ConfigError(f"hotpot.chunks={cfg.hotpot.chunks!r} is not clean or published")
-    if cfg.source == "hotpot" and cfg.hotpot.eval_questions < 0:
-        raise ConfigError(f"hotpot.eval_questions={cfg.hotpot.eval_questions} is negative")
-
-
-def source_fingerprint(cfg: Any) -> dict[str, Any]:
-    """The reading settings that change results: ``source`` and, for documents, how they are chunked."""
-    fp: dict[str, Any] = {"source": cfg.source}
-    if cfg.source == "hotpot":
-        fp.update({"hotpot.chunks": cfg.hotpot.chunks, "hotpot.eval_questions": cfg.hotpot.eval_questions})
-    if cfg.source == "docs":
-        fp.update(tokenizer=cfg.tokenizer, chunk_size=cfg.chunk_size, chunk_overlap=cfg.chunk_overlap, min_chunk_tokens=cfg.min_chunk_tokens)
-    return fp
-
-
-class PromptTokens:
-    """The student's view of a long-context prompt: one user turn under the chat template (generation
-    prompt included), counted in the student tokenizer; shared by the long-context kinds."""
-
-    def __init__(self, tokenizer: str):
-        from transformers import AutoTokenizer
-
-        from raft.sources.chunking import load_tokenizer
-
-        try:
-            self.template = AutoTokenizer.from_pretrained(tokenizer)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"tokenizer={tokenizer!r} could not be loaded ({type(e).__name__}); pass a local folder") from None
-        if not getattr(self.template, "chat_template", None):
-            raise ConfigError(f"tokenizer={tokenizer}: no chat template; the context length is what the model sees under it")
-        self.tok = load_tokenizer(tokenizer)
-
-    def render(self, content: str) -> str:
-        return self.template.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
-
-    def count(self, text: str) -> int:
-        return len(self.tok.encode(text, add_special_tokens=False).ids)
-
-    def offset(self, rendered: str, text: str) -> int:
-        """The token index where ``text`` starts in the rendered prompt (a prefix-stable tokenizer)."""
-        return self.count(rendered[: rendered.index(text)])
-
-    def measure(self, content: str, context: str, context_tokens: int, edge: int = 256) -> tuple[int, int]:
-        """(tokens of the whole prompt, token offset of ``context`` in it) for a user turn ``content`` that
-        holds ``context`` (whose own count is known: raft.long_context.haystack counts it once per piece), without
-        tokenizing the context again: only the template around it and ``edge`` characters at each end
-        of the context are counted, which is exact where tokens do not reach further across a boundary
-        (byte-level BPE pre-tokenizers; the tests check it against a full count)."""
-        rendered = self.render(content)
-        at = rendered.index(context)
-        before, after = rendered[:at], rendered[at + len(context):]
-        head, tail = context[:edge], context[-edge:]
-        n_before, n_after = self.count(before), self.count(after)
-        join_start = self.count(before + head) - n_before - self.count(head)
-        join_end = self.count(tail + after) - self.count(tail) - n_after
-        return n_before + context_tokens + n_after + join_start + join_end, n_before + join_start
 
 
 def available_kinds() -> list[str]:

@@ -5,10 +5,11 @@
 A model must extract facts about one person (``raft.kinds.bio_needle.schema.BioLabel``: nationality, dates of birth and
 death, sportsperson, politician) from a long context of many similar, anonymized biographies.
 
-- People: ``input`` is JSONL of ``{name, bio, json?}`` (anonymized; ``json`` is a label). Evaluation
-  needles are ``bio_needle.eval_input`` or the first ``eval_people`` of the input in a seeded order;
-  they never appear in a training row, as needle or as filler. Fillers are ``bio_needle.haystack``
-  (or the training people); a needle is never in its own haystack.
+- People (raft.kinds.bio_needle.people): ``input`` is JSONL of ``{name, bio, json?}`` (anonymized;
+  ``json`` is a label; raw wiki_bio is anonymized first). Evaluation needles are
+  ``bio_needle.eval_input`` or the first ``eval_people`` of the input in a seeded order; they never
+  appear in a training row, as needle or as filler. Fillers are ``bio_needle.haystack`` (or the
+  training people); a needle is never in its own haystack.
 - Work items are the needles. Each needs its label: the input's (``json``, validated) unless
   ``relabel=true``, else one teacher call in structured-output mode (``response_format`` from the
   pydantic model: vLLM's guided decoding, OpenAI's json_schema), validated with pydantic; a reply that
@@ -17,23 +18,27 @@ death, sportsperson, politician) from a long context of many similar, anonymized
   depths; evaluation needles fill the sweep ``eval_lengths`` x ``eval_depths`` x ``needles_per_cell``
   (the test split). Haystacks are whole biographies (raft.long_context.haystack), the needle inserted at the
   biography boundary nearest the depth, the whole prompt (chat template applied: what the model
-  sees) within ``tolerance`` below the target. Each row records ``context_tokens``, ``depth`` (the
-  needle's measured start / context_tokens), ``needle_start``, ``needle_tokens``, ``label``.
+  sees) within ``tolerance`` below the target (raft.long_context.fit; a row that never fits is a
+  ``no_fit`` reject). Each row records ``context_tokens``, ``depth`` (the needle's measured start /
+  context_tokens), ``needle_start``, ``needle_tokens``, ``label``.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raft.config import ConfigError, check_all, first_line, read_jsonl
-from raft.kinds import Estimate, PromptTokens
+from raft.config import ConfigError, check_all
+from raft.kinds import Estimate
 from raft.kinds import Kind as BaseKind
+from raft.kinds.bio_needle.people import load_people
+from raft.long_context.fit import NO_FIT, fit_context, no_fit_detail
+from raft.long_context.prompt import PromptTokens
 
 if TYPE_CHECKING:
     from raft.generate.pipeline import Run
+    from raft.long_context.haystack import Assembled
 
 COLUMNS = ["id", "needle_name", "label", "target_tokens", "context_tokens", "depth", "depth_target", "needle_start",
            "needle_tokens", "messages", "prompt", "completion"]
@@ -50,43 +55,6 @@ def features():
                      "target_tokens": Value("int64"), "context_tokens": Value("int64"), "depth": Value("float64"),
                      "depth_target": Value("float64"), "needle_start": Value("int64"), "needle_tokens": Value("int64"),
                      "messages": message, "prompt": message, "completion": message})
-
-
-def is_raw(source: str) -> bool:
-    """Raw wiki_bio rather than anonymized ``{name, bio}`` rows: a hub id, a parquet file, or JSONL whose
-    first row has wiki_bio's ``target_text``."""
-    path = Path(source)
-    if not path.exists():
-        return "/" in source and not source.startswith((".", "/"))  # owner/name: the hub
-    if path.suffix == ".parquet" or path.is_dir():  # a folder of wiki_bio files: raft.kinds.bio_needle.wiki_bio reads it
-        return True
-    try:
-        with path.open("rb") as f:
-            first = f.readline().decode("utf-8")
-    except UnicodeDecodeError as e:  # a binary file (or another encoding) named .jsonl
-        raise ConfigError(f"input {path}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at position {e.start}); "
-                          "expected a JSONL of {name, bio} biographies or wiki_bio rows, or a .parquet file") from None
-    except OSError as e:
-        raise ConfigError(f"input {path}: cannot read ({first_line(e)})") from None
-    try:
-        return "target_text" in json.loads(first)
-    except (json.JSONDecodeError, TypeError):
-        return False
-
-
-def read_people(path: str, what: str) -> list[dict[str, Any]]:
-    """``{name, bio, json?}`` rows of a JSONL file; a row without them is a one-line error naming it."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{what}: file not found: {path} (a JSONL of {{name, bio}} biographies)")
-    rows = read_jsonl(file)
-    for n, row in enumerate(rows, 1):
-        for key in ("name", "bio"):
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise ConfigError(f"{file} row {n}: no '{key}' (each line must be a JSON object with 'name' and 'bio')")
-    if not rows:
-        raise ConfigError(f"{file}: no biographies")
-    return rows
 
 
 class Kind(BaseKind):
@@ -110,27 +78,13 @@ class Kind(BaseKind):
 
     # ------------------------------------------------------------------ inputs
     def load(self) -> int:
-        cfg, s = self.cfg, self.cfg.bio_needle
-        people = self.raw_people() if is_raw(self.source) else read_people(self.source, "input")
-        if s.eval_input:
-            evaluation = read_people(s.eval_input, "bio_needle.eval_input")
-            training = people
-        else:
-            order = list(range(len(people)))
-            random.Random(f"{cfg.seed}:eval-people").shuffle(order)
-            held = set(order[: s.eval_people])
-            evaluation = [people[i] for i in sorted(held)]
-            training = [p for i, p in enumerate(people) if i not in held]
-        eval_names = {p["name"] for p in evaluation}
-        training = [p for p in training if p["name"] not in eval_names]  # an evaluation person is never trained on
-        fillers = read_people(s.haystack, "bio_needle.haystack") if s.haystack else training
-        fillers = [p for p in fillers if p["name"] not in eval_names]
+        cfg, people = self.cfg, load_people(self.cfg, self.source)
+        evaluation, training, self.fillers = people.evaluation, people.training, people.fillers
         # evaluation needles first: `limit` (needles asked about) then caps the training needles only
         self.needles = [("test", p) for p in evaluation] + [("train", p) for p in training]
-        self.fillers = fillers
         trained = min(len(training), max(0, (cfg.limit or len(self.needles)) - len(evaluation)))
-        self.notes = [*getattr(self, "raw_notes", []), f"{trained} training needles, {len(evaluation)} evaluation needles (never in a training row), "
-                      f"{len(fillers)} filler biographies"]
+        self.notes = [*people.notes, f"{trained} training needles, {len(evaluation)} evaluation needles (never in a training row), "
+                      f"{len(self.fillers)} filler biographies"]
         return len(self.needles)
 
     def prepare(self, work: int) -> None:
@@ -157,26 +111,6 @@ class Kind(BaseKind):
             for depth in depths:
                 for i in rng.sample(tests, min(s.needles_per_cell, len(tests))):
                     self.cells[i].append((length, depth))
-
-    def raw_people(self) -> list[dict[str, Any]]:
-        """Raw wiki_bio (the hub's parquet export, or a local file in its layout), anonymized: every
-        token of each name replaced by a seeded random name; leaks, groups and lengths outside
-        [min_bio_tokens, max_bio_tokens] dropped and counted."""
-        from collections import Counter
-
-        from raft.kinds.bio_needle.anonymize import anonymize, load_wiki_bio
-        from raft.sources.chunking import load_tokenizer, token_counter
-
-        s = self.cfg.bio_needle
-        raw = load_wiki_bio(self.source)
-        count = token_counter(load_tokenizer(self.cfg.tokenizer))[0]
-        kept, dropped = anonymize(raw, count, random.Random(f"{self.cfg.seed}:names"), s.min_bio_tokens, s.max_bio_tokens)
-        reasons = Counter(reason.split(":")[0] for _, reason in dropped)
-        self.raw_notes = [f"{len(raw)} raw biographies anonymized: {len(kept)} kept, {len(dropped)} dropped "
-                          f"({', '.join(f'{r} {n}' for r, n in sorted(reasons.items())) or 'none'})"]
-        if not kept:
-            raise ConfigError(f"{self.cfg.input}: no biography left after anonymization ({self.raw_notes[0]})")
-        return [{"name": p["name"], "bio": p["bio"]} for p in kept]  # the original name never goes further
 
     # ------------------------------------------------------------------ one needle
     def _reject(self, run: Run, row_id: str, name: str, reason: str, reply: str) -> None:
@@ -227,9 +161,8 @@ class Kind(BaseKind):
         for j, (length, depth) in enumerate(plan):
             row_id = f"{split}/{index:06d}/{j:03d}"
             row = self.build_row(row_id, person, label, length, depth, rng)
-            if row is None:
-                self._reject(run, row_id, person["name"], "short_context",
-                             f"no whole biographies add up to within {s.tolerance:.0%} of {length} tokens")
+            if row is None:  # the pool's whole biographies cannot come within tolerance of the length
+                self._reject(run, row_id, person["name"], NO_FIT, no_fit_detail("biographies", s.tolerance, length))
                 continue
             run.count("rows_built")
             run.keep(row, row["id"])
@@ -242,20 +175,19 @@ class Kind(BaseKind):
 
         s, needle, name = self.cfg.bio_needle, person["bio"], person["name"]
         needle_tokens = len(self.tok.encode(needle, add_special_tokens=False).ids)
-        overhead, _ = self.prompt.measure(bio_prompt("\x00", name), "\x00", 0)
-        budget = length - overhead - needle_tokens - 2  # 2: about the separators around the needle
         exclude = self.namesakes.get(name, set())  # a needle is never in its own haystack, nor is a namesake
-        for _ in range(4):  # the whole prompt's count decides; the haystack is counted once per piece
+
+        def build(budget: int) -> Assembled:
             filler = self.haystack.fill(rng, budget, exclude=exclude, tolerance=s.tolerance / 2)
-            built = self.haystack.assemble(filler, [(needle, depth)])
-            context_tokens, at = self.prompt.measure(bio_prompt(built.text, name), built.text, built.tokens)
-            if (1 - s.tolerance) * length <= context_tokens <= length:
-                break
-            budget += length - context_tokens
-        if context_tokens < (1 - s.tolerance) * length:  # the pool's pieces are too long to come this close
+            return self.haystack.assemble(filler, [(needle, depth)])
+
+        # 2: about the separators around the needle
+        fit = fit_context(self.prompt, length, s.tolerance, lambda text: bio_prompt(text, name), build, reserve=needle_tokens + 2)
+        if fit is None:
             return None
+        context_tokens, built = fit.tokens, fit.built
         example = bio_example(built.text, name, compact(label))
-        start = at + built.placed[0].start
+        start = fit.offset + built.placed[0].start
         return {"id": row_id, "needle_name": person["name"], "label": label, "target_tokens": length,
                 "context_tokens": context_tokens, "depth": start / context_tokens, "depth_target": depth,
                 "needle_start": start, "needle_tokens": needle_tokens, **example}

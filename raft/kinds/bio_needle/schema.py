@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from raft import prompts
+
 # The nationalities of the published labels (their demonyms, spelled as the reference code's list
 # spells them: "Argentinean", "Icelander"), plus "unknown": a teacher in JSON-schema mode chooses among
 # them; the scorer compares them case-insensitively.
@@ -75,8 +77,8 @@ FIELDS = (
 
 
 def response_format(model: type[BaseModel] = BioLabel, name: str = "bio_label") -> dict[str, Any]:
-    """The ``response_format`` of a structured-output request (vLLM guided decoding and OpenAI)."""
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": model.model_json_schema(), "strict": True}}
+    """The ``response_format`` of the label request (``raft.prompts.response_format`` of ``BioLabel``)."""
+    return prompts.response_format(model, name)
 
 
 def flatten(label: dict[str, Any]) -> dict[str, Any]:

@@ -19,12 +19,13 @@ Teaches a model that the crucial information can sit anywhere in a long context,
   prompt as the model sees it), the gold segments at random depths among filler segments of other
   sources (never the gold's own source, which may answer the question too), each gold's token offset
   and depth recorded (``gold_positions``); a share ``in2.short_share`` of rows are short-context (the
-  gold segments alone), so short-context skills do not regress. The loss is on the answer only.
+  gold segments alone), so short-context skills do not regress. The whole prompt is within
+  ``in2.tolerance`` below the target (raft.long_context.fit); a row whose context never fits is a
+  ``no_fit`` reject. The loss is on the answer only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
 import sys
@@ -33,8 +34,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from raft.config import ConfigError, check_all
-from raft.kinds import Estimate, PromptTokens, check_source, source_fingerprint
+from raft.kinds import Estimate
 from raft.kinds import Kind as BaseKind
+from raft.long_context.fit import NO_FIT, fit_context, no_fit_detail
+from raft.long_context.prompt import PromptTokens
+from raft.prompts import response_format
+from raft.sources.pool import load_pool
+from raft.sources.settings import check_source, source_fingerprint
 
 if TYPE_CHECKING:
     from raft.generate.pipeline import Run
@@ -57,14 +63,12 @@ class In2QA(BaseModel):
 def features():
     from datasets import Features, List, Value
 
-    from raft.kinds.raft.kind import features as raft_features
-
-    base = raft_features()
+    message = List({"role": Value("string"), "content": Value("string")})
     position = {"segment": Value("string"), "start": Value("int64"), "end": Value("int64"), "depth": Value("float64")}
-    return Features({**{k: base[k] for k in base if k not in ("messages", "prompt", "completion")},
-                     "question_type": Value("string"), "gold_positions": List(position),
-                     "context_tokens": Value("int64"), "target_tokens": Value("int64"),
-                     **{k: base[k] for k in ("messages", "prompt", "completion")}})
+    types = {"documents": List(Value("string")), "oracle_index": Value("int64"), "gold_positions": List(position),
+             "context_tokens": Value("int64"), "target_tokens": Value("int64"), "messages": message, "prompt": message,
+             "completion": message}
+    return Features({c: types.get(c, Value("string")) for c in COLUMNS})  # the RAFT columns, and the IN2 ones
 
 
 class Kind(BaseKind):
@@ -88,12 +92,10 @@ class Kind(BaseKind):
 
     # ------------------------------------------------------------------ inputs
     def load(self) -> int:
-        from raft.kinds.raft.kind import load_pool
-
         cfg, s = self.cfg, self.cfg.in2
-        sized = dataclasses.replace(cfg, chunk_size=s.segment_tokens, min_chunk_tokens=s.min_segment_tokens, chunk_overlap=0,
-                                    raft=dataclasses.replace(cfg.raft, distractors=1))  # segments: RAFT's chunks, sized
-        self.segments, _, self.notes = load_pool(sized, self.source)
+        pool = load_pool(self.source, cfg.input, cfg.hotpot if cfg.source == "hotpot" else None, cfg.tokenizer,
+                         s.segment_tokens, 0, s.min_segment_tokens)  # segments: chunks of in2's size, no overlap
+        self.segments, self.notes = pool.chunks, pool.notes
         by_source: dict[str, list[int]] = {}
         for i, c in enumerate(self.segments):
             by_source.setdefault(c.source, []).append(i)
@@ -140,9 +142,8 @@ class Kind(BaseKind):
     async def item(self, run: Run, index: int) -> None:
         from pydantic import ValidationError
 
-        from raft.kinds.bio_needle.schema import response_format
-        from raft.kinds.raft.samples import normalize_question
         from raft.long_context.haystack import HaystackError
+        from raft.metrics import normalize_answer
         from raft.prompts import in2_qa_messages
 
         s, group = self.cfg.in2, self.groups[index]
@@ -165,38 +166,44 @@ class Kind(BaseKind):
                   "contaminated" if self.contamination.hits(question) or self.contamination.hits(answer) else None)
         if reason:
             return self._reject(run, row_id, group, reason, question, reply.text)
+        seed = f"{self.cfg.seed}:in2:{index}"
         try:
-            row = self.build_row(row_id, group, question, answer, random.Random(f"{self.cfg.seed}:in2:{index}"))
+            row = self.build_row(row_id, group, question, answer, random.Random(seed))
         except HaystackError as e:  # the other sources hold too few tokens for this length
             return self._reject(run, row_id, group, "haystack", question, str(e))
-        run.keep(row, normalize_question(question))
+        if row is None:  # whole segments cannot come within tolerance of the length drawn (the same draw again)
+            target = self.draw_target(random.Random(seed))
+            return self._reject(run, row_id, group, NO_FIT, question, no_fit_detail("segments", s.tolerance, target))
+        run.keep(row, normalize_answer(question))
 
-    def build_row(self, row_id: str, group: list[int], question: str, answer: str, rng: random.Random) -> dict[str, Any]:
+    def draw_target(self, rng: random.Random) -> int:
+        """A row's length in prompt tokens, the first draw of its ``rng``: 0 for a short-context row (a share
+        ``in2.short_share``), else uniform in [``in2.min_tokens``, ``in2.max_tokens``]."""
+        s = self.cfg.in2
+        return 0 if rng.random() < s.short_share else rng.randint(s.min_tokens, s.max_tokens)
+
+    def build_row(self, row_id: str, group: list[int], question: str, answer: str, rng: random.Random) -> dict[str, Any] | None:
+        """One row: the gold segments of ``group`` at random depths in a context of the length drawn, or alone
+        (a short-context row); None when whole segments cannot come within ``in2.tolerance`` of the length."""
         from raft.prompts import in2_example
 
         s = self.cfg.in2
-        short = rng.random() < s.short_share
-        target = 0 if short else rng.randint(s.min_tokens, s.max_tokens)
+        target = self.draw_target(rng)
         golds = [(i, rng.random()) for i in group]
-        if short:  # the gold segments alone, in their own order
+        if not target:  # short: the gold segments alone, in their own order
             context = self.haystack.sep.join(self.segments[i].text for i in group)
             content = in2_example(context, question, answer)["prompt"][0]["content"]
             context_tokens = self.prompt.count(self.prompt.render(content))
             rendered = self.prompt.render(content)
             starts = [self.prompt.offset(rendered, self.segments[i].text) for i in group]
         else:
-            overhead, _ = self.prompt.measure(in2_example("\x00", question, answer)["prompt"][0]["content"], "\x00", 0)
             exclude = set(self.by_source[self.segments[group[0]].source])  # the gold's source may answer the question too
-            budget = target - overhead
-            for _ in range(4):  # the whole prompt's count decides; the haystack is counted once per piece
-                built = self.haystack.build(rng, budget, golds=golds, exclude=exclude, tolerance=s.tolerance / 2)
-                context = built.text
-                content = in2_example(context, question, answer)["prompt"][0]["content"]
-                context_tokens, at = self.prompt.measure(content, context, built.tokens)
-                if (1 - s.tolerance) * target <= context_tokens <= target:
-                    break
-                budget += target - context_tokens
-            starts = [at + p.start for p in built.placed]
+            fit = fit_context(self.prompt, target, s.tolerance, lambda text: in2_example(text, question, answer)["prompt"][0]["content"],
+                              lambda budget: self.haystack.build(rng, budget, golds=golds, exclude=exclude, tolerance=s.tolerance / 2))
+            if fit is None:
+                return None
+            context, context_tokens = fit.built.text, fit.tokens
+            starts = [fit.offset + p.start for p in fit.built.placed]
         example = in2_example(context, question, answer)
         positions = [{"segment": self.segments[i].id, "start": start, "end": start + self.haystack.tokens[i],
                       "depth": start / context_tokens} for i, start in zip(group, starts, strict=True)]
@@ -216,7 +223,6 @@ class Kind(BaseKind):
                 **{f"in2.{k}": getattr(s, k) for k in vars(s)}}
 
     def estimate(self, work: int, stored) -> Estimate:
-        from raft.kinds.bio_needle.schema import response_format
         from raft.prompts import in2_qa_messages
 
         groups = self.groups[:work]

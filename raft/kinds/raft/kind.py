@@ -3,7 +3,7 @@
     python -m raft.generate recipe=hotpot                  # HotpotQA dev contexts, the published run
     python -m raft.generate recipe=docs input=DOCS         # your documents
 
-Work items are chunks (of documents, or HotpotQA paragraphs). Per chunk the teacher writes
+Work items are chunks (of documents, or HotpotQA paragraphs: raft.sources.pool). Per chunk the teacher writes
 ``raft.questions_per_chunk`` questions; per question ``raft.distractors`` other chunks are chosen
 (random or BM25-hard), the oracle is kept with probability ``raft.p`` (else replaced by one more
 distractor, oracle_index null, same target answer), the documents are shuffled and the teacher
@@ -14,34 +14,25 @@ empty ones, answers that quote nothing (``require_quote``), replies cut at the t
 tokens), evaluation questions and duplicates. All choices come from a generator seeded per
 (chunk, question), so they never depend on the order in which calls finish.
 
-Hard distractors never overlap the oracle's text (a shared run of words, or the neighbouring chunk of
-the same document when ``chunk_overlap`` > 0) and never hold the final answer: once the teacher has
-answered, such distractors are replaced by the next clean candidates, or the row is rejected as
-``answer_in_distractors``; the summary counts the skipped candidates (``hard_skipped_overlap`` /
-``hard_skipped_answer``). The train/test split keeps all questions about one oracle chunk (with
-``chunk_overlap`` > 0: one source document) on the same side (``split_group``).
+Hard distractors (raft.kinds.raft.distractors) never overlap the oracle's text (a shared run of words,
+or the neighbouring chunk of the same document when ``chunk_overlap`` > 0) and never hold the final
+answer: once the teacher has answered, such distractors are replaced by the next clean candidates, or
+the row is rejected as ``answer_in_distractors``; the summary counts the skipped candidates
+(``hard_skipped_overlap`` / ``hard_skipped_answer``). The train/test split keeps all questions about one
+oracle chunk (with ``chunk_overlap`` > 0: one source document) on the same side (``split_group``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from raft.config import ConfigError, check_all
-from raft.kinds import Estimate, check_source, source_fingerprint
+from raft.kinds import Estimate
 from raft.kinds import Kind as BaseKind
-from raft.kinds.raft.samples import (
-    HardDistractors,
-    build_sample,
-    check_answer,
-    contains_answer,
-    load_eval_questions,
-    make_rng,
-    normalize_question,
-    parse_questions,
-)
+from raft.kinds.raft.distractors import Distractors
+from raft.kinds.raft.samples import check_answer, load_eval_questions, normalize_question, parse_questions
 from raft.prompts import (
     ANSWER_INSTRUCTIONS,
     ANSWER_SYSTEM,
@@ -51,87 +42,22 @@ from raft.prompts import (
     student_example,
 )
 from raft.sources.chunking import Chunk
+from raft.sources.pool import load_pool
+from raft.sources.settings import check_source, source_fingerprint
 
 if TYPE_CHECKING:
     from raft.generate.pipeline import Run
 
 COLUMNS = ["id", "question", "documents", "oracle_index", "cot_answer", "final_answer", "chunk_id", "source", "messages", "prompt", "completion"]
-HARD_EXTRA = 8  # BM25 candidates beyond distractors + 1, in case some share the oracle's text
 
 
 def features():
     from datasets import Features, List, Value
 
     message = List({"role": Value("string"), "content": Value("string")})
-    return Features(
-        {
-            "id": Value("string"),
-            "question": Value("string"),
-            "documents": List(Value("string")),
-            "oracle_index": Value("int64"),
-            "cot_answer": Value("string"),
-            "final_answer": Value("string"),
-            "chunk_id": Value("string"),
-            "source": Value("string"),
-            "messages": message,
-            "prompt": message,
-            "completion": message,
-        }
-    )
-
-
-def load_pool(cfg: Any, source: str) -> tuple[list[Chunk], set[str], list[str]]:
-    """(every chunk distractors may come from, normalised evaluation questions, notes)."""
-    notes: list[str] = []
-    eval_questions: set[str] = set()
-    distractors = cfg.raft.distractors
-    if cfg.source == "hotpot":
-        from raft.sources.hotpot import HotpotError, load_hotpot, training_chunks
-
-        try:
-            examples = load_hotpot(source)
-            chunks, rule = training_chunks(examples, cfg.hotpot.chunks, cfg.hotpot.eval_questions)
-        except HotpotError as e:
-            raise ConfigError(str(e)) from None
-        eval_questions = {normalize_question(ex["question"]) for ex in examples}
-        notes.append(f"{len(examples)} HotpotQA examples, {len(chunks)} distinct paragraphs to use")
-        notes.append(rule)
-    else:
-        from raft.sources.chunking import load_chunks
-
-        result = load_chunks(source, cfg.tokenizer, cfg.chunk_size, cfg.chunk_overlap, cfg.min_chunk_tokens)
-        for problem in result.problems:
-            print(f"raft.generate: skipped {problem.source}: {problem.reason}", file=sys.stderr)
-        for note in result.notes:
-            print(f"raft.generate: {note}", file=sys.stderr)
-        if result.notes:
-            notes.append(f"{len(result.notes)} files not UTF-8, decoded with a detected encoding (see the messages above)")
-        chunks = list(result.chunks)
-        if result.problems:
-            notes.append(f"{len(result.problems)} files skipped (see the messages above)")
-        if result.dropped_small:
-            notes.append(f"{result.dropped_small} chunks shorter than min_chunk_tokens={cfg.min_chunk_tokens} dropped")
-        if not chunks:
-            raise ConfigError(
-                f"{cfg.input}: no text to generate from ({len(result.problems)} files skipped, "
-                f"{result.dropped_small} chunks below min_chunk_tokens={cfg.min_chunk_tokens})"
-            )
-    if cfg.eval_questions:
-        eval_questions |= load_eval_questions(cfg.eval_questions)
-    seen: set[str] = set()
-    unique = []
-    for c in chunks:
-        if c.text not in seen:
-            seen.add(c.text)
-            unique.append(c)
-    if len(unique) < len(chunks):
-        notes.append(f"{len(chunks) - len(unique)} chunks with the same text as an earlier one dropped")
-    if len(unique) < distractors + 1:
-        raise ConfigError(
-            f"{cfg.input}: {len(unique)} chunks, fewer than distractors + 1 = {distractors + 1}; "
-            "add documents, lower chunk_size or lower distractors"
-        )
-    return unique, eval_questions, notes
+    types = {"documents": List(Value("string")), "oracle_index": Value("int64"), "messages": message, "prompt": message,
+             "completion": message}
+    return Features({c: types.get(c, Value("string")) for c in COLUMNS})
 
 
 class Kind(BaseKind):
@@ -159,27 +85,32 @@ class Kind(BaseKind):
         check_all(checks)
 
     def load(self) -> int:
-        self.chunks, self.eval_questions, self.notes = load_pool(self.cfg, self.source)
+        cfg, distractors = self.cfg, self.cfg.raft.distractors
+        pool = load_pool(self.source, cfg.input, cfg.hotpot if cfg.source == "hotpot" else None, cfg.tokenizer,
+                         cfg.chunk_size, cfg.chunk_overlap, cfg.min_chunk_tokens)
+        self.chunks, self.notes = pool.chunks, pool.notes
+        self.eval_questions = {normalize_question(q) for q in pool.questions}  # questions never trained on
+        if cfg.eval_questions:
+            self.eval_questions |= load_eval_questions(cfg.eval_questions)
+        if len(self.chunks) < distractors + 1:
+            raise ConfigError(
+                f"{cfg.input}: {len(self.chunks)} chunks, fewer than distractors + 1 = {distractors + 1}; "
+                "add documents, lower chunk_size or lower distractors"
+            )
         self.texts = [c.text for c in self.chunks]
         self.index = {c.id: i for i, c in enumerate(self.chunks)}
         return len(self.chunks)
 
     def prepare(self, work: int) -> None:
         s = self.cfg.raft
-        self.count_tokens = self._student_counter()
-        self.hard = None
+        self.count_tokens = self.student_counter()
+        self.distractors = Distractors(self.cfg, self.chunks, work)
         if s.distractor_strategy == "hard":
-            self.hard = HardDistractors(self.texts, list(range(work)), s.distractors + 1 + HARD_EXTRA, self._neighbours)
             # candidates the old rule would have taken: overlapping the oracle's text / holding the final answer
             self.counters = (*type(self).counters, "hard_skipped_overlap", "hard_skipped_answer")
             self.notes.append("hard distractors: never a chunk that overlaps the oracle's text (a shared run of words, or the "
                               "neighbouring chunk of the same document when chunk_overlap > 0) nor one that holds the final "
                               "answer (redrawn once the teacher has answered; rejected as answer_in_distractors when none is left)")
-
-    def _neighbours(self, i: int, j: int) -> bool:
-        """Chunks i and j overlap by construction: consecutive chunks of one document with chunk_overlap > 0."""
-        a, b = self.chunks[i], self.chunks[j]
-        return self.cfg.chunk_overlap > 0 and a.source == b.source and abs(a.position - b.position) <= 1
 
     @property
     def split_group_label(self) -> str:
@@ -194,7 +125,7 @@ class Kind(BaseKind):
             return f"source:{self.chunks[self.index[chunk_id]].source}"
         return f"chunk:{chunk_id}"
 
-    def _student_counter(self):
+    def student_counter(self):
         """Counts answer tokens with the student's tokenizer, or None (the teacher's own counts are used)."""
         from raft.sources.chunking import DocumentError, load_tokenizer, token_counter
 
@@ -235,9 +166,9 @@ class Kind(BaseKind):
             if norm in self.eval_questions:
                 self._reject(run, row_id, chunk, "eval_question", question, reply.text)
                 continue
-            if self.hard is not None:
-                run.count("hard_skipped_overlap", self.hard.skipped_overlap(index, s.distractors + 1))
-            jobs.append(self.answer(run, row_id, chunk, question, norm, self.sample(index, k, s.p)))
+            if self.distractors.hard is not None:
+                run.count("hard_skipped_overlap", self.distractors.skipped_overlap(index))
+            jobs.append(self.answer(run, row_id, chunk, question, norm, self.distractors.sample(index, k, s.p)))
         if len(jobs) == 1:  # the common case: no task to create
             await jobs[0]
         else:
@@ -260,17 +191,13 @@ class Kind(BaseKind):
         if length > s.max_answer_tokens:  # the student would be cut off in evaluation: never train on it
             self._reject(run, row_id, chunk, "too_long", question, reply.text)
             return
-        if self.hard is not None:  # a hard distractor that holds the answer is a false negative: redraw it
-            index, k = self.index[chunk.id], int(row_id.rsplit("#", 1)[1])
-            shown = sample.picks if s.p < 1 or s.test_p < 1 else sample.picks[:s.distractors]  # the spare only replaces a dropped oracle
-            bad = sum(contains_answer(self.texts[j], verdict.final_answer) for j in shown)
-            if bad:
-                run.count("hard_skipped_answer", bad)
-                clean = self.sample(index, k, s.p, verdict.final_answer)
-                if len(clean.picks) < len(sample.picks):
-                    self._reject(run, row_id, chunk, "answer_in_distractors", question, reply.text)
-                    return
-                sample = clean
+        # a hard distractor that holds the answer is a false negative: redraw it
+        sample, bad = self.distractors.redraw(self.index[chunk.id], int(row_id.rsplit("#", 1)[1]), sample, verdict.final_answer)
+        if bad:
+            run.count("hard_skipped_answer", bad)
+        if sample is None:
+            self._reject(run, row_id, chunk, "answer_in_distractors", question, reply.text)
+            return
         row = {
             "id": row_id,
             "question": question,
@@ -284,26 +211,13 @@ class Kind(BaseKind):
         }
         run.keep(row, norm)
 
-    def sample(self, index: int, k: int, p: float, answer: str | None = None):
-        """The documents of question ``k`` of chunk ``index``; the same draws whatever ``p`` is, so the
-        oracle is shown in training when u < p and in the test split when u < test_p (same u). With hard
-        distractors and the final ``answer``, chunks that hold the answer are never drawn (the same
-        sample, the offending distractors replaced by the next candidates)."""
-        s = self.cfg.raft
-        ranked = self.hard.candidates(index) if self.hard else None
-        rng = make_rng(self.cfg.seed, self.chunks[index].id, k)
-        exclude = None
-        if self.hard is not None and answer is not None:
-            exclude = lambda j: contains_answer(self.texts[j], answer)  # noqa: E731
-        return build_sample(rng, self.texts, index, s.distractors, p, s.answer_context, ranked, exclude)
-
     # ------------------------------------------------------------------ outputs
     def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
         """A test row with the oracle among its documents with probability ``raft.test_p`` (default 1:
         always), the other documents and their order as generated; the answer is unchanged (the
         teacher always answered with the oracle in view)."""
         k = int(row["id"].rsplit("#", 1)[1])
-        sample = self.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p, row["final_answer"])
+        sample = self.distractors.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p, row["final_answer"])
         if sample.documents == row["documents"]:
             return row
         student = student_example(sample.documents, row["question"], row["cot_answer"])
