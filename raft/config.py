@@ -8,7 +8,7 @@ A command's configuration is built in three layers (later wins):
 3. dotted ``key=value`` overrides from the command line (``lora.rank=16 train.learning_rate=1e-4``).
 
 User mistakes (unknown recipe, misspelled key, wrong type) raise ``ConfigError`` with a one-line
-message; ``run_cli`` prints it and exits with status 2, without a traceback. ``--help`` lists every
+message; ``raft.cli.run_cli`` prints it and exits with status 2, without a traceback. ``--help`` lists every
 key with its default and description. ``save_config`` writes the effective configuration next to
 a command's outputs so that a run can be reproduced.
 """
@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,27 +56,6 @@ def first_line(error: BaseException | str) -> str:
     """The first line of an error's message (its type name when it has none), for one-line errors."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def read_jsonl(path: Path, error: type[ConfigError] = ConfigError) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a one-line ``error`` naming it."""
-    rows = []
-    try:
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise error(f"{path} line {n}: not valid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise error(f"{path} line {n}: not a JSON object")
-                rows.append(row)
-    except (OSError, UnicodeDecodeError) as e:
-        raise error(f"{path}: cannot read ({first_line(e)})") from None
-    return rows
-
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,43 +113,6 @@ def check_all(checks: list[tuple[bool, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-
-
-def task_test_rows(task: str, origin: str, where: str) -> tuple[Path, list[dict[str, Any]]]:
-    """(what was read, rows) of the test split an lm-eval task is configured with (``origin``: where the
-    setting came from, named in the one-line errors); an empty split is an error too."""
-    try:
-        read, rows = read_split(Path(where))
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{task} data ({origin}={where}): not a raft.generate output folder (no dataset/ or test.jsonl) "
-            f"nor a JSONL file; check {origin}"
-        ) from None
-    except OSError as e:
-        raise ConfigError(f"{task} data ({origin}={where}): cannot read ({e}); check {origin}") from None
-    if not rows:
-        raise ConfigError(f"{read}: the test split is empty")
-    return read, rows
-
-
-def read_split(path: Path, split: str = "test") -> tuple[Path, list[dict[str, Any]]]:
-    """(what was read, the rows of ``split``) of a raft.generate output folder (its ``dataset/``, else
-    ``SPLIT.jsonl``) or of a JSONL file; FileNotFoundError when the path is neither."""
-    if path.is_file():
-        return path, read_jsonl(path)
-    if (path / "dataset").is_dir():
-        import datasets
-
-        try:
-            data = datasets.load_from_disk(str(path / "dataset"))
-        except Exception as e:  # a half-written or foreign folder
-            raise ConfigError(f"{path / 'dataset'}: cannot load ({type(e).__name__}: {e})") from None
-        if not isinstance(data, datasets.DatasetDict) or split not in data:
-            raise ConfigError(f"{path / 'dataset'}: no '{split}' split")
-        return path / "dataset", data[split].to_list()
-    if (path / f"{split}.jsonl").is_file():
-        return path / f"{split}.jsonl", read_jsonl(path / f"{split}.jsonl")
-    raise FileNotFoundError(path)
 
 
 def available_recipes(command: str = "") -> list[str]:
@@ -323,49 +262,3 @@ def help_text(command: str) -> str:
             shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         lines.append(f"  {key}: {shown}  {f.metadata.get('help', '')}")
     return "\n".join(lines)
-
-
-def check_dependencies(dist: str = "raft-recipes") -> None:
-    """Every requirement the installed package declares is met (pyproject.toml holds the floors the
-    code needs: an older transformers silently loses warm-up, an older datasets fails only after every
-    teacher call is paid); else one ConfigError naming the first that is not. A checkout that was not
-    installed has nothing to check against."""
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-
-    try:
-        requires = metadata.requires(dist) or []
-    except metadata.PackageNotFoundError:
-        return
-    for line in requires:
-        req = Requirement(line)
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-            continue  # an optional extra (vllm, dev)
-        try:
-            have = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            raise ConfigError(f"{req.name} is not installed; {dist} needs {req} (pip install '{req}')") from None
-        if not req.specifier.contains(have, prereleases=True):
-            raise ConfigError(f"{req.name} {have} is installed; {dist} needs {req} (pip install -U '{req}')")
-
-
-def run_cli(command: str, main: Callable[[Any], Any], argv: list[str] | None = None) -> None:
-    """Entry-point wrapper: --help, config loading, one-line errors with exit status 2."""
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help", "help") for a in args):
-        try:
-            print(help_text(command), flush=True)
-        except BrokenPipeError:  # `--help | head`: the reader has all it wanted
-            sys.stdout = None  # nothing left to flush at exit
-        return
-    try:
-        check_dependencies()
-        cfg = load_config(command, args)
-        main(cfg)
-    except ConfigError as e:
-        print(f"raft.{command}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        print(f"raft.{command}: interrupted; rerun the same command to resume", file=sys.stderr)
-        raise SystemExit(130) from None

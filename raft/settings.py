@@ -81,6 +81,8 @@ class RaftSettings:
     answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
     require_quote: bool = _f(True, "reject answers that quote nothing from the documents (no ##begin_quote## span) as no_quote")
     max_answer_tokens: int = _f(800, "reject chain-of-thought answers longer than this in student tokens as too_long: the evaluation's generation budget (max_new_tokens=800)")
+    eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions); "
+                             "short key eval_questions=")
     test_p: float = _f(1.0, "probability that the oracle is among the documents of a test-split row (1.0: every held-out question has its right document; set it to p to test on the training mix)")
 
 
@@ -147,7 +149,6 @@ class GenerateConfig:
     chunk_overlap: int = _f(0, "tokens shared by consecutive chunks")
     min_chunk_tokens: int = _f(32, "chunks shorter than this are dropped (and counted)")
     test_size: float = _f(0.1, "share of rows held out as the test split")
-    eval_questions: str = _f("", "JSONL of {question, answer} that must not appear in the data (hotpot: dev questions)")
     dry_run: bool = _f(False, "count work items, calls, tokens and cost, call nothing")
     push_to_hub: str = _f("", "ORG/NAME: also upload the dataset (train/test JSONL, rejects, chunks, card, recipe, preview.html) to this Hugging Face Hub "
                               "dataset repo at the end; token from HF_TOKEN (never printed); empty: local only")

@@ -182,7 +182,10 @@ def check_fingerprint(folder: str | Path, fingerprint: dict[str, Any]) -> None:
             stored = json.loads(path.read_text())
         except (json.JSONDecodeError, OSError) as e:
             raise ConfigError(f"{path}: unreadable run fingerprint ({type(e).__name__}); choose another output folder") from None
-        changed = [k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k)]
+        # a setting a kind no longer records (e.g. eval_questions of a bio_needle or in2 run, recorded by
+        # every kind before it moved to raft.eval_questions) that was left empty changes nothing
+        gone = {k for k in set(stored) - set(current) if stored[k] in ("", None)}
+        changed = [k for k in sorted((set(stored) | set(current)) - gone) if stored.get(k) != current.get(k)]
         if changed:
             what = ", ".join(f"{k}={current.get(k)!r} (stored run: {stored.get(k)!r})" for k in changed)
             raise ConfigError(

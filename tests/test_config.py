@@ -131,7 +131,7 @@ def test_cli_help_exits_0():
 
 
 def test_read_jsonl_names_the_file_and_line(tmp_path):
-    from raft.config import read_jsonl
+    from raft.records import read_jsonl
 
     path = tmp_path / "rows.jsonl"
     path.write_text('{"a": 1}\n\n{"a": 2}\n')
@@ -198,7 +198,7 @@ def test_an_old_dependency_stops_the_command_with_one_line(monkeypatch, capsys):
     """The floors pyproject.toml declares are checked before any work (here: transformers 4.56)."""
     import importlib.metadata
 
-    from raft.config import run_cli
+    from raft.cli import run_cli
 
     real = importlib.metadata.version
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "4.56.0" if name == "transformers" else real(name))

@@ -21,7 +21,8 @@ import test_finetune_data
 from test_finetune_data import HOTPOT, raft_rows, write_raft_folder
 
 from raft import finetune
-from raft.config import ConfigError, available_recipes, load_config, recipe_path, run_cli
+from raft.cli import run_cli
+from raft.config import ConfigError, available_recipes, load_config, recipe_path
 from raft.finetune.data import fit_example, load_data
 from raft.finetune.model import optimizer_steps, resolve_runtime, sft_config
 from raft.finetune.outputs import FINGERPRINT_FILE, last_checkpoint

@@ -17,7 +17,8 @@ import pytest
 import test_finetune_data
 
 from raft import finetune
-from raft.config import ConfigError, load_config, run_cli
+from raft.cli import run_cli
+from raft.config import ConfigError, load_config
 from raft.finetune import curves
 from raft.finetune.curves import INTEGRATIONS, check_report_to, write_loss_plot
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from raft import finetune
-from raft.config import load_config, run_cli
+from raft.cli import run_cli
+from raft.config import load_config
 from raft.finetune.memory import GiB, dry_run
 from raft.finetune.model import lora_config
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from raft import finetune
-from raft.config import ConfigError, load_config, run_cli
+from raft.cli import run_cli
+from raft.config import ConfigError, load_config
 from raft.finetune.outputs import (
     FINGERPRINT_FILE,
     NOT_IN_FINGERPRINT,

@@ -27,7 +27,8 @@ from huggingface_hub import HfApi
 from test_generate import hotpot_cfg
 
 from raft import finetune, generate
-from raft.config import ConfigError, load_config, run_cli
+from raft.cli import run_cli
+from raft.config import ConfigError, load_config
 from raft.hub import check_push, dataset_card_for_hub, dataset_upload, model_upload, push_dataset, push_model
 from raft.testing import TeacherBehaviour
 

@@ -115,3 +115,13 @@ def test_store_keeps_the_finish_reason_and_old_lines_read_as_stop(tmp_path):
         assert store.get("cut") == Record("The document says", 5, 1024, "length")
         assert store.get("full").finish_reason == "stop" == store.get("old").finish_reason
         assert store.get("old") == Record("before the field", 1, 2)
+
+
+def test_a_setting_no_longer_recorded_and_left_empty_keeps_the_run_resumable(tmp_path):
+    """eval_questions moved into the raft section (raft.eval_questions): a bio_needle or in2 run made
+    before recorded it empty, and resumes; one that had set it, or any other change, is still refused."""
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "in2", "seed": 1, "eval_questions": ""}))
+    check_fingerprint(tmp_path, {"kind": "in2", "seed": 1})
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "in2", "seed": 1, "eval_questions": "qa.jsonl"}))
+    with pytest.raises(ConfigError, match="eval_questions=None"):
+        check_fingerprint(tmp_path, {"kind": "in2", "seed": 1})

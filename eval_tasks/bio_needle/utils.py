@@ -29,9 +29,10 @@ from pydantic import ValidationError
 from raft.eval_tasks.common import as_test_split, data_source, require_columns
 from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-length aggregation
 
-from raft.config import ConfigError, first_line, task_test_rows
+from raft.config import ConfigError, first_line
 from raft.kinds.bio_needle.schema import BioLabel, compact
 from raft.kinds.bio_needle.score import FIELD_METRICS, LENGTH_METRICS, length_metric, score_reply
+from raft.records import task_test_rows
 
 TASK = "bio_needle"
 ENV_VAR = "RAFT_BIO_NEEDLE_DATA"

@@ -37,9 +37,10 @@ import datasets
 from raft.eval_tasks.common import as_test_split, data_source, require_columns
 from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-split aggregation
 
-from raft.config import ConfigError, read_jsonl, task_test_rows
+from raft.config import ConfigError
 from raft.metrics import score
 from raft.prompts import student_prompt
+from raft.records import read_jsonl, task_test_rows
 
 ENV_VAR = "RAFT_DOMAIN_DATA"
 METADATA_KEY = "raft_domain_data"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from raft.config import run_cli
+from raft.cli import run_cli
 from raft.evaluate.reporting import REPORT_USAGE, report_cli
 from raft.evaluate.run import main
 

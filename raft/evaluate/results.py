@@ -10,15 +10,15 @@ Every problem with a folder is a ``ReportError``: one line naming the file.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError, read_jsonl
+from raft.config import ConfigError
 from raft.evaluate.plugins import TaskKind, kind_of_task, shown_metrics
 from raft.evaluate.run import METRICS, sample_row, short_name
+from raft.records import read_json, read_jsonl
 
 
 class ReportError(ConfigError):
@@ -41,16 +41,9 @@ class Run:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, ReportError)
     except FileNotFoundError:
         raise ReportError(f"{path}: missing (not a raft.evaluate or lm_eval result folder)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: cannot read ({e})") from None
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: not a JSON object")
-    return data
 
 
 def _read_samples(path: Path) -> list[dict[str, Any]]:

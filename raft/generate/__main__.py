@@ -2,7 +2,7 @@
 
 import sys
 
-from raft.config import run_cli
+from raft.cli import run_cli
 
 if sys.argv[1:2] == ["view"]:  # the data viewer: rebuild OUTPUT/preview.html (raft.generate.preview)
     from raft.config import ConfigError

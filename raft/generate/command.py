@@ -66,7 +66,7 @@ def resolve_input(value: str) -> str:
 def fingerprint(kind: Kind) -> dict[str, Any]:
     """The settings that change what a run produces (see raft.store): the shared ones and the kind's."""
     cfg = kind.cfg
-    fp = {"kind": cfg.kind, "input": kind.source, "seed": cfg.seed, "eval_questions": cfg.eval_questions, **kind.fingerprint()}
+    fp = {"kind": cfg.kind, "input": kind.source, "seed": cfg.seed, **kind.fingerprint()}
     fp.update({f"teacher.{k}": getattr(cfg.teacher, k) for k in ("backend", "model", "temperature", "max_tokens", "seed")})
     return fp
 

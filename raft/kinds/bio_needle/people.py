@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError, first_line, read_jsonl
+from raft.config import ConfigError, first_line
+from raft.records import read_jsonl
 
 
 @dataclass

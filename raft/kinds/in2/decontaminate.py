@@ -34,13 +34,13 @@ naming the file and the line.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from raft.config import ConfigError, read_jsonl
+from raft.config import ConfigError
 from raft.metrics import normalize_answer
+from raft.records import read_json, read_jsonl
 
 DEFAULT_N = 10
 # the keys of a row whose strings are texts: of an evaluation row, and checked in a generated row
@@ -165,14 +165,7 @@ def _row_texts(row: dict[str, Any], where: str) -> list[str]:
 
 
 def _json_list(path: Path) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read ({e})") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path} line {e.lineno}: not valid JSON ({e.msg})") from None
-    if not isinstance(data, list):
-        raise ConfigError(f"{path}: not a JSON list of objects")
+    data = read_json(path, of=list, what="a JSON list of objects")
     for i, row in enumerate(data, 1):
         if not isinstance(row, dict):
             raise ConfigError(f"{path} item {i}: not a JSON object")

@@ -90,8 +90,8 @@ class Kind(BaseKind):
                          cfg.chunk_size, cfg.chunk_overlap, cfg.min_chunk_tokens)
         self.chunks, self.notes = pool.chunks, pool.notes
         self.eval_questions = {normalize_question(q) for q in pool.questions}  # questions never trained on
-        if cfg.eval_questions:
-            self.eval_questions |= load_eval_questions(cfg.eval_questions)
+        if cfg.raft.eval_questions:
+            self.eval_questions |= load_eval_questions(cfg.raft.eval_questions)
         if len(self.chunks) < distractors + 1:
             raise ConfigError(
                 f"{cfg.input}: {len(self.chunks)} chunks, fewer than distractors + 1 = {distractors + 1}; "
@@ -236,6 +236,7 @@ class Kind(BaseKind):
         s = self.cfg.raft
         return {
             **source_fingerprint(self.cfg),
+            "eval_questions": s.eval_questions,
             "p": s.p,
             "distractors": s.distractors,
             "distractor_strategy": s.distractor_strategy,
