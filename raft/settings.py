@@ -138,7 +138,7 @@ class GenerateConfig:
     """
 
     recipe: str = _f("", "recipe this configuration came from (filled in)")
-    kind: str = _f("raft", "kind of data: raft (RAFT QA) | bio_needle (long-context extraction) | in2 (IN2 long-context QA); one module per kind in raft/kinds/")
+    kind: str = _f("raft", "kind of data: raft (RAFT QA) | bio_needle (long-context extraction) | in2 (IN2 long-context QA); one folder per kind in raft/kinds/")
     source: str = _f("docs", "docs (a file or folder of .txt/.md/.pdf/.html/.json) | hotpot (HotpotQA dev contexts)")
     input: str = _f("", "documents file/folder, or for hotpot a local HotpotQA file or the hub id hotpotqa/hotpot_qa")
     output: str = _f("outputs/raft_data", "output folder: dataset, JSONL, rejects, run store, dataset card")

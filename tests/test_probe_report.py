@@ -15,12 +15,12 @@ import pytest
 from raft.evaluate import ReportError, load_run, report, report_plots
 from raft.kinds.bio_needle import plots as bio_plots
 from raft.kinds.in2 import plots as probe_plots
-from raft.kinds.in2.report import (
+from raft.kinds.in2.html import probe_samples_html
+from raft.kinds.in2.numbers import (
     n_bins,
     position_by_run,
     position_lines,
     position_matrix,
-    probe_samples_html,
     probe_summary,
     summary_tables,
 )

@@ -28,33 +28,8 @@ from pathlib import Path
 from raft.evaluate.report_parts import unique_slug
 from raft.evaluate.results import Run
 from raft.kinds.in2.html import probe_samples_html
-from raft.kinds.in2.numbers import (
-    bin_label,
-    entries,
-    n_bins,
-    position_by_run,
-    position_lines,
-    position_matrix,
-    probe_label,
-    probe_markdown,
-    probe_summary,
-    samples_of,
-    summary_tables,
-)
+from raft.kinds.in2.numbers import entries, probe_label, probe_markdown, samples_of
 from raft.kinds.in2.plots import plot_position_comparison, plot_positions, plot_probe_heatmap
-
-__all__ = [
-    "bin_label",
-    "n_bins",
-    "position_by_run",
-    "position_lines",
-    "position_matrix",
-    "probe_markdown",
-    "probe_report",
-    "probe_samples_html",
-    "probe_summary",
-    "summary_tables",
-]
 
 
 def probe_report(runs: list[Run], out: Path) -> tuple[dict[str, Path], str]:
