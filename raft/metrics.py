@@ -15,7 +15,7 @@ import re
 import string
 from collections import Counter
 
-from raft.prompts import ANSWER_TAG
+from raft.prompts import ANSWER_TAG, DECLINE_ANSWER
 
 _PUNCT = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -67,3 +67,9 @@ def score(output: str, gold: str) -> dict[str, float]:
     """All per-sample metrics of a generated output against a gold answer."""
     predicted = extract_answer(output)
     return {"f1": f1(predicted, gold), "em": exact_match(predicted, gold), "answer_found": answer_found(output)}
+
+
+def declines(output: str) -> bool:
+    """The reply declines (``raft.prompts.DECLINE_ANSWER`` as its final answer, after normalisation): it
+    says the documents do not answer the question instead of answering it."""
+    return normalize_answer(extract_answer(output)) == normalize_answer(DECLINE_ANSWER)

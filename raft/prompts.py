@@ -10,6 +10,9 @@
 - ``response_format``: the reply format a structured-output request asks for (a pydantic model's JSON
   schema: the bio labels, the IN2 question-answer pairs).
 
+- ``DECLINE_ANSWER`` / ``decline_answer``: the fixed target of an unanswerable row (``raft.unanswerable_share``):
+  no document holds the answer, and the student says so in this form.
+
 The answer format (from the RAFT paper and its reference code): reasoning step by step, text copied
 from the documents wrapped in ``##begin_quote##`` ... ``##end_quote##``, and a last line
 ``<ANSWER>: final answer``.
@@ -22,6 +25,9 @@ from typing import Any
 BEGIN_QUOTE = "##begin_quote##"
 END_QUOTE = "##end_quote##"
 ANSWER_TAG = "<ANSWER>:"
+# an unanswerable row's final answer (raft.unanswerable_share): the documents hold no answer. Fixed, so the
+# evaluation can tell a decline from an answer (raft.metrics.declines); ChatRAG Bench scores the same skill
+DECLINE_ANSWER = "The documents do not contain the answer."
 
 STUDENT_INSTRUCTION = (
     "Answer the question using the documents above. Think step by step, copy the sentences that "
@@ -32,6 +38,14 @@ STUDENT_INSTRUCTION = (
 
 def format_documents(documents: list[str]) -> str:
     return "".join(f"<DOCUMENT>{doc}</DOCUMENT>\n" for doc in documents)
+
+
+def decline_answer() -> str:
+    """The chain-of-thought target of an unanswerable row: no quote (nothing to quote), then the decline."""
+    return (
+        "None of the documents says what the question asks; answering would mean guessing, so the answer is "
+        f"that the documents do not contain it.\n{ANSWER_TAG} {DECLINE_ANSWER}"
+    )
 
 
 def student_prompt(documents: list[str], question: str) -> str:
