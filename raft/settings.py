@@ -76,7 +76,10 @@ class RaftSettings:
 
     questions_per_chunk: int = _f(1, "questions the teacher writes per chunk")
     distractors: int = _f(3, "distractor chunks per sample (the paper uses 3)")
-    distractor_strategy: str = _f("random", "random | hard (BM25: similar but wrong chunks)")
+    distractor_strategy: str = _f("random", "random | hard (BM25: chunks similar to the oracle, but wrong) | retrieved (what BM25 "
+                                  "retrieves for the generated question, as raft_domain_retrieval does: train as you test)")
+    unanswerable_share: float = _f(0.0, "share of questions made unanswerable: documents without the oracle or any chunk holding "
+                                        "the answer, target raft.prompts.DECLINE_ANSWER (0: none; ~0.05 in a published recipe)")
     p: float = _f(0.8, "probability that the oracle chunk is among the documents (paper: 0.8)")
     answer_context: str = _f("oracle_and_distractors", "what the teacher sees when answering: oracle_and_distractors | oracle (the reference code)")
     require_quote: bool = _f(True, "reject answers that quote nothing from the documents (no ##begin_quote## span) as no_quote")
@@ -188,6 +191,8 @@ class TrainSettings:
     optim: str = _f("paged_adamw_8bit", "optimizer name as transformers knows it")
     max_length: int = _f(4096, "longest training sequence in tokens: 4 chunks of 512 + question + answer fit")
     overlong: str = _f("truncate_documents", "what happens to longer examples: truncate_documents (never the answer) | drop")
+    reshuffle_documents: bool = _f(False, "show each RAFT row's documents in a fresh seeded order every epoch, so the model cannot "
+                                          "learn a position (the same optimizer steps); off: the order as generated")
     gradient_checkpointing: bool = _f(True, "recompute activations in the backward pass: less memory, ~30% slower")
     bf16: bool = _f(True, "bf16 mixed precision (needs an Ampere+ GPU)")
     packing: bool = _f(False, "pack several examples into one sequence")

@@ -394,7 +394,7 @@ def test_every_concurrent_request_is_sent_before_the_first_reply(tmp_path, teach
 def _row(row_id: str, question: str) -> dict:
     docs = [f"document {i} of {row_id}" for i in range(4)]
     return {"id": row_id, "question": question, "documents": docs, "oracle_index": 0, "cot_answer": f"because {row_id}",
-            "final_answer": "x", "chunk_id": row_id.split("#")[0], "source": "s.txt",
+            "final_answer": "x", "chunk_id": row_id.split("#")[0], "source": "s.txt", "answerable": True, "withheld_answer": "",
             **student_example(docs, question, f"because {row_id}")}
 
 

@@ -2,8 +2,11 @@
 ``raft_domain``, ``raft_domain_retrieval``): the data setting each reads, ``retrieval_k`` passed to the
 retrieval task, the HotpotQA contamination check (``raft.kinds.raft.contamination``), and the oracle
 split of the raft_domain tasks (the share of questions with the oracle in view, F1 / EM with and
-without it) printed and copied into ``samples_<task>.jsonl``. They are F1 tasks: ``raft.evaluate``
-scores, prints and reports them the common way (F1 / EM / answer_found, the summary table).
+without it) and their decline rates (``decline_unanswerable``, ``decline_answerable``) printed and
+copied into ``samples_<task>.jsonl``, then, for raft_domain, F1 by the oracle's index among the
+documents (``f1_pos<i>``) printed where an index has a value (``show_scores``). They are F1 tasks:
+``raft.evaluate`` scores and reports them the common way (F1 / EM / answer_found, the summary table),
+and the report adds the F1 by oracle position plot (``raft.kinds.raft.report``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,31 @@ from raft.evaluate.plugins import TaskKind
 
 RETRIEVAL_K_KEY = "raft_retrieval_k"  # task metadata read by raft_domain_retrieval (retrieval_k=)
 # the raft_domain tasks' split: share of questions with the oracle in view (has_oracle for
-# raft_domain, oracle_retrieved for raft_domain_retrieval), F1 / EM with and without it (NaN: no such question)
-SPLIT_METRICS = ("has_oracle", "oracle_retrieved", "f1_oracle", "em_oracle", "f1_no_oracle", "em_no_oracle")
+# raft_domain, oracle_retrieved for raft_domain_retrieval), F1 / EM with and without it (NaN: no such
+# question), then the share of unanswerable questions declined and of answerable ones declined wrongly
+SPLIT_METRICS = (
+    "has_oracle",
+    "oracle_retrieved",
+    "f1_oracle",
+    "em_oracle",
+    "f1_no_oracle",
+    "em_no_oracle",
+    "decline_unanswerable",
+    "decline_answerable",
+)
 # per-sample fields of the raft_domain docs copied into samples_<task>.jsonl
-SAMPLE_FIELDS = ("type", "level", "source", "chunk_id", "oracle_index", "has_oracle", "oracle_retrieved", "retrieved_ids")
+SAMPLE_FIELDS = (
+    "type",
+    "level",
+    "source",
+    "chunk_id",
+    "oracle_index",
+    "has_oracle",
+    "oracle_retrieved",
+    "retrieved_ids",
+    "answerable",
+)
+POSITIONS = 20  # raft_domain's f1_pos0 ... f1_pos19 (eval_tasks/raft_domain/raft_domain.yaml)
 
 
 def metadata(cfg: Any, tasks: list[str]) -> dict[str, Any]:
@@ -29,6 +53,23 @@ def contamination(adapter: str, tasks: list[str], limit: int | None) -> tuple[li
     from raft.kinds.raft.contamination import hotpot_contamination
 
     return hotpot_contamination(adapter, tasks, limit)
+
+
+def show_scores(task: str, metrics: dict[str, Any], samples: list[dict[str, Any]]) -> None:
+    """The line ``raft.evaluate`` prints for an F1 task (f1 / em / answer_found, then the shown metrics
+    the task has), then "f1 by oracle position: 0 0.5000, ..." for the indices that have a value."""
+    from raft.evaluate.logged import show
+    from raft.evaluate.plugins import shown_metrics
+    from raft.evaluate.run import METRICS
+
+    shown = ", ".join(
+        f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + shown_metrics() if f"{m},none" in metrics
+    )
+    print(f"{task}: {shown}")
+    positions = [(i, metrics.get(f"f1_pos{i},none")) for i in range(POSITIONS)]
+    known = [f"{i} {show(v)}" for i, v in positions if show(v) != "—"]
+    if known:
+        print("  f1 by oracle position: " + ", ".join(known))
 
 
 TASKS = TaskKind(
@@ -44,4 +85,6 @@ TASKS = TaskKind(
     shown_metrics=SPLIT_METRICS,
     metadata=metadata,
     contamination=contamination,
+    show=show_scores,
+    report="raft.kinds.raft.report:oracle_report",
 )

@@ -31,13 +31,17 @@ from typing import TYPE_CHECKING, Any
 from raft.config import ConfigError, check_all
 from raft.kinds import Estimate
 from raft.kinds import Kind as BaseKind
+from raft.kinds.raft.card import card
 from raft.kinds.raft.distractors import Distractors
 from raft.kinds.raft.samples import check_answer, load_eval_questions, normalize_question, parse_questions
+from raft.kinds.raft.unanswerable import documents_without_answer, is_unanswerable
 from raft.prompts import (
     ANSWER_INSTRUCTIONS,
     ANSWER_SYSTEM,
+    DECLINE_ANSWER,
     QUESTION_SYSTEM,
     answer_messages,
+    decline_answer,
     question_messages,
     student_example,
 )
@@ -48,15 +52,16 @@ from raft.sources.settings import check_source, source_fingerprint
 if TYPE_CHECKING:
     from raft.generate.pipeline import Run
 
-COLUMNS = ["id", "question", "documents", "oracle_index", "cot_answer", "final_answer", "chunk_id", "source", "messages", "prompt", "completion"]
+COLUMNS = ["id", "question", "documents", "oracle_index", "cot_answer", "final_answer", "chunk_id", "source", "answerable",
+           "withheld_answer", "messages", "prompt", "completion"]
 
 
 def features():
     from datasets import Features, List, Value
 
     message = List({"role": Value("string"), "content": Value("string")})
-    types = {"documents": List(Value("string")), "oracle_index": Value("int64"), "messages": message, "prompt": message,
-             "completion": message}
+    types = {"documents": List(Value("string")), "oracle_index": Value("int64"), "answerable": Value("bool"),
+             "messages": message, "prompt": message, "completion": message}
     return Features({c: types.get(c, Value("string")) for c in COLUMNS})
 
 
@@ -76,7 +81,9 @@ class Kind(BaseKind):
             (0.0 <= s.test_p <= 1.0, f"raft.test_p={s.test_p} is not a probability between 0 and 1"),
             (s.distractors >= 0, f"raft.distractors={s.distractors} is negative"),
             (s.questions_per_chunk >= 1, f"raft.questions_per_chunk={s.questions_per_chunk} must be at least 1"),
-            (s.distractor_strategy in ("random", "hard"), f"raft.distractor_strategy={s.distractor_strategy!r} is not random or hard"),
+            (s.distractor_strategy in ("random", "hard", "retrieved"),
+             f"raft.distractor_strategy={s.distractor_strategy!r} is not random, hard or retrieved"),
+            (0.0 <= s.unanswerable_share <= 1.0, f"raft.unanswerable_share={s.unanswerable_share} is not a share between 0 and 1"),
             (
                 s.answer_context in ("oracle_and_distractors", "oracle"),
                 f"raft.answer_context={s.answer_context!r} is not oracle_and_distractors or oracle",
@@ -105,12 +112,19 @@ class Kind(BaseKind):
         s = self.cfg.raft
         self.count_tokens = self.student_counter()
         self.distractors = Distractors(self.cfg, self.chunks, work)
-        if s.distractor_strategy == "hard":
+        if s.distractor_strategy in ("hard", "retrieved"):
             # candidates the old rule would have taken: overlapping the oracle's text / holding the final answer
-            self.counters = (*type(self).counters, "hard_skipped_overlap", "hard_skipped_answer")
-            self.notes.append("hard distractors: never a chunk that overlaps the oracle's text (a shared run of words, or the "
-                              "neighbouring chunk of the same document when chunk_overlap > 0) nor one that holds the final "
-                              "answer (redrawn once the teacher has answered; rejected as answer_in_distractors when none is left)")
+            self.counters = (*type(self).counters, *(("hard_skipped_overlap",) if s.distractor_strategy == "hard" else ()),
+                             f"{s.distractor_strategy}_skipped_answer")
+            how = "BM25 neighbours of the oracle" if s.distractor_strategy == "hard" else "what BM25 retrieves for the question"
+            self.notes.append(f"{s.distractor_strategy} distractors ({how}): never a chunk that overlaps the oracle's text (a "
+                              "shared run of words, or the neighbouring chunk of the same document when chunk_overlap > 0) nor "
+                              "one that holds the final answer (redrawn once the teacher has answered; rejected as "
+                              "answer_in_distractors when none is left)")
+        if s.unanswerable_share > 0:
+            self.counters = (*self.counters, "unanswerable")
+            self.notes.append(f"unanswerable rows: about {s.unanswerable_share:.0%} of questions get documents without the "
+                              "oracle or any chunk holding the answer, and the target declines (raft.prompts.DECLINE_ANSWER)")
 
     @property
     def split_group_label(self) -> str:
@@ -168,7 +182,7 @@ class Kind(BaseKind):
                 continue
             if self.distractors.hard is not None:
                 run.count("hard_skipped_overlap", self.distractors.skipped_overlap(index))
-            jobs.append(self.answer(run, row_id, chunk, question, norm, self.distractors.sample(index, k, s.p)))
+            jobs.append(self.answer(run, row_id, chunk, question, norm, self.distractors.sample(index, k, s.p, question=question)))
         if len(jobs) == 1:  # the common case: no task to create
             await jobs[0]
         else:
@@ -191,33 +205,37 @@ class Kind(BaseKind):
         if length > s.max_answer_tokens:  # the student would be cut off in evaluation: never train on it
             self._reject(run, row_id, chunk, "too_long", question, reply.text)
             return
-        # a hard distractor that holds the answer is a false negative: redraw it
-        sample, bad = self.distractors.redraw(self.index[chunk.id], int(row_id.rsplit("#", 1)[1]), sample, verdict.final_answer)
-        if bad:
-            run.count("hard_skipped_answer", bad)
-        if sample is None:
-            self._reject(run, row_id, chunk, "answer_in_distractors", question, reply.text)
-            return
-        row = {
-            "id": row_id,
-            "question": question,
-            "documents": sample.documents,
-            "oracle_index": sample.oracle_index,
-            "cot_answer": verdict.cot_answer,
-            "final_answer": verdict.final_answer,
-            "chunk_id": chunk.id,
-            "source": chunk.source,
-            **student_example(sample.documents, question, verdict.cot_answer),
-        }
-        run.keep(row, norm)
+        k = int(row_id.rsplit("#", 1)[1])
+        row = {"id": row_id, "question": question, "chunk_id": chunk.id, "source": chunk.source}
+        if is_unanswerable(self.cfg.seed, chunk.id, k, s.unanswerable_share):
+            documents = documents_without_answer(self.distractors, self.index[chunk.id], k, question, verdict.final_answer)
+            if documents is None:
+                self._reject(run, row_id, chunk, "no_clean_documents", question, reply.text)
+                return
+            run.count("unanswerable")
+            row.update(documents=documents, oracle_index=None, cot_answer=decline_answer(), final_answer=DECLINE_ANSWER,
+                       answerable=False, withheld_answer=verdict.final_answer)
+        else:
+            # a ranked distractor that holds the answer is a false negative: redraw it
+            sample, bad = self.distractors.redraw(self.index[chunk.id], k, sample, verdict.final_answer, question)
+            if bad:
+                run.count(f"{s.distractor_strategy}_skipped_answer", bad)
+            if sample is None:
+                self._reject(run, row_id, chunk, "answer_in_distractors", question, reply.text)
+                return
+            row.update(documents=sample.documents, oracle_index=sample.oracle_index, cot_answer=verdict.cot_answer,
+                       final_answer=verdict.final_answer, answerable=True, withheld_answer="")
+        run.keep({**row, **student_example(row["documents"], question, row["cot_answer"])}, norm)
 
     # ------------------------------------------------------------------ outputs
     def held_out(self, row: dict[str, Any]) -> dict[str, Any]:
         """A test row with the oracle among its documents with probability ``raft.test_p`` (default 1:
         always), the other documents and their order as generated; the answer is unchanged (the
         teacher always answered with the oracle in view)."""
+        if row.get("answerable") is False:  # unanswerable: no document holds the answer, in the test split too
+            return row
         k = int(row["id"].rsplit("#", 1)[1])
-        sample = self.distractors.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p, row["final_answer"])
+        sample = self.distractors.sample(self.index[row["chunk_id"]], k, self.cfg.raft.test_p, row["final_answer"], row["question"])
         if sample.documents == row["documents"]:
             return row
         student = student_example(sample.documents, row["question"], row["cot_answer"])
@@ -240,6 +258,7 @@ class Kind(BaseKind):
             "p": s.p,
             "distractors": s.distractors,
             "distractor_strategy": s.distractor_strategy,
+            **({"unanswerable_share": s.unanswerable_share} if s.unanswerable_share else {}),  # runs before it: 0
             "questions_per_chunk": s.questions_per_chunk,
             "answer_context": s.answer_context,
             "require_quote": s.require_quote,
@@ -266,24 +285,4 @@ class Kind(BaseKind):
         )
 
     def card(self) -> tuple[str, str, str]:
-        cfg, s = self.cfg, self.cfg.raft
-        oracle = (
-            f"With probability p = {s.p} the oracle chunk is among the documents; otherwise it is replaced by one more "
-            "distractor, `oracle_index` is null and the target answer stays the same (the model learns to answer from "
-            "what it memorised and to tolerate a failed retrieval)."
-        )
-        context = "the oracle and the same distractors" if s.answer_context == "oracle_and_distractors" else "the oracle chunk alone"
-        about = f"""Written by `python -m raft.generate` (recipe `{cfg.recipe or "none"}`) from `{cfg.input}` ({cfg.source}).
-Each row is one question about one chunk, with {s.distractors} distractor chunks
-({s.distractor_strategy} strategy), shuffled, and a chain-of-thought answer by the teacher that quotes the
-oracle between `##begin_quote##` and `##end_quote##` and ends with `<ANSWER>: ...`. {oracle}
-The teacher answered with {context} in view. In the test split the oracle is among the documents with
-probability test_p = {s.test_p} (the same draw as in training, compared with test_p instead of p), so
-held-out questions are scored with their right document unless test_p says otherwise."""
-        columns = """- `id`: `<chunk_id>#<question number>`; `chunk_id`, `source`: where the oracle chunk comes from
-- `question`, `documents` (shuffled, exactly what the student sees), `oracle_index` (null when dropped)
-- `cot_answer` (the teacher's chain of thought), `final_answer` (after the last `<ANSWER>:`)
-- `messages` (TRL conversational) and `prompt` / `completion` (TRL prompt-completion), built from the same
-  student template the evaluation tasks use (`raft.prompts.student_prompt`)"""
-        return "RAFT training data", about, columns
-
+        return card(self.cfg)
