@@ -27,22 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
-import subprocess
-import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from common import REPO, RESULTS, SHARED_DOCS, machine
+from common import REPO, RESULTS, SHARED_DOCS, TEACHER, metrics_of, run_stages
 
 RESULT = RESULTS / "cpu_results.json"
 HOTPOT_FILE = REPO.parent / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_first100.json"
 BIO = REPO.parent / "shared" / "data" / "bio_haystack"
 IN2_TRAIN_DOCS = ("state_of_the_union.txt", "rust_book_ch04-01-what-is-ownership.md")  # IN2 rows come from these ...
 PROBE_DOCS = ("lm_eval_new_task_guide.md", "UC_Berkeley_short.pdf")  # ... and the probe asks about these: never trained on
-TEACHER = "{teacher}"  # replaced by the stand-in teacher's URL when the stage runs
 
 
 def stages(out: Path, args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
@@ -111,54 +104,10 @@ def link_docs(out: Path) -> None:
                 (out / folder / name).symlink_to(SHARED_DOCS / name)
 
 
-def metrics_of(command: list[str]) -> dict:
-    """The task metrics of an evaluate stage, or the training summary's figures of a finetune stage."""
-    out = next((Path(a.split("=", 1)[1]) for a in command if a.startswith("output=")), None)
-    if out is None:
-        return {}
-    if "raft.evaluate" in command:
-        results = json.loads((out / "results.json").read_text())["results"]
-        return {task: {k.split(",")[0]: v for k, v in m.items() if k.endswith(",none")} for task, m in results.items()}
-    if "raft.finetune" in command:
-        s = json.loads((out / "train_summary.json").read_text())
-        curve = s.get("loss_curve") or []
-        tail = [p["loss"] for p in curve[-10:]]
-        return {"steps": s.get("global_step"), "first_loss": curve[0]["loss"] if curve else None,
-                "last10_mean_loss": sum(tail) / len(tail) if tail else None, "tokens_per_s": s.get("tokens_per_second"),
-                "train_rows": (s.get("examples") or {}).get("train", {}).get("kept"), "loss_png": str(out / "loss.png")}
-    return {}
-
-
 def run(args: argparse.Namespace) -> dict:
-    from raft.testing import TeacherServer
-
     out = Path(args.output)
-    stored = json.loads(RESULT.read_text()) if RESULT.exists() else {"stages": {}}
-    stored["machine"] = machine()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     link_docs(out)
-    with TeacherServer() as teacher:
-        for block, name, command in stages(out, args):
-            if args.only and block not in (args.only, "setup"):
-                continue
-            if name in stored["stages"] and not args.redo:
-                continue
-            command = [c.replace(TEACHER, teacher.base_url) for c in command]
-            shown = (shlex.join(command).replace(str(out), "OUT").replace(str(REPO.parent) + "/", "../")
-                     .replace(teacher.base_url, "http://127.0.0.1:PORT/v1"))
-            print(f"\n== {name}: {shown}", flush=True)
-            started = time.monotonic()
-            proc = subprocess.run([sys.executable, *command[1:]], cwd=REPO, env=env)
-            if proc.returncode != 0:
-                raise SystemExit(f"{name} failed (exit {proc.returncode}): {shown}")
-            stored["stages"][name] = {
-                "command": shown, "wall_s": round(time.monotonic() - started, 1),
-                "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "metrics": metrics_of(command),
-            }
-            stored["output"] = str(out)
-            RESULT.parent.mkdir(parents=True, exist_ok=True)
-            RESULT.write_text(json.dumps(stored, indent=2) + "\n")
-    return stored
+    return run_stages(stages(out, args), RESULT, out, metrics_of, args.only, args.redo)
 
 
 def _cell(stages_: dict, name: str, task: str, metric: str) -> str:
