@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from raft.finetune.data import _n_tokens, _rebuild_prompt, fit_example, fit_split, load_data
+from raft.finetune.data import _n_tokens, fit_example, fit_split, load_data, rebuild_prompt
 from raft.finetune.model import load_tokenizer
 from raft.prompts import student_example
 from raft.sources.hotpot import load_hotpot, paragraph_text, paragraphs
@@ -112,7 +112,7 @@ def test_truncate_documents_shortens_the_longest_and_keeps_the_answer(tokenizer,
     assert f"<DOCUMENT>{longest}</DOCUMENT>" not in text and f"<DOCUMENT>{longest[:50]}" in text
     assert fit_example(row, tokenizer, limit, "drop")[0] == "dropped"
     assert fit_example(row, tokenizer, full, "drop")[0] == "fits"
-    answer_only = _n_tokens(tokenizer, _rebuild_prompt(row["prompt"], [""] * 4, row["question"]) + row["completion"])
+    answer_only = _n_tokens(tokenizer, rebuild_prompt(row["prompt"], [""] * 4, row["question"]) + row["completion"])
     assert fit_example(row, tokenizer, answer_only - 1, "truncate_documents")[0] == "answer_too_long"
     no_docs = {"prompt": row["prompt"], "completion": row["completion"]}  # hub/JSONL data without documents
     assert fit_example(no_docs, tokenizer, limit, "truncate_documents")[0] == "not_shortenable"

@@ -20,6 +20,10 @@ inside the prompt (rebuilt with ``raft.prompts.student_prompt`` from the ``docum
 example whose answer does not fit even with empty documents is always dropped. The log and
 ``train_summary.json`` say what happened.
 
+``train.reshuffle_documents=true`` shows each RAFT row's documents in a new seeded order every epoch
+(``reshuffle``: the epochs as copies of the split, the same optimizer steps), so the model cannot learn
+a position; off (the default), the order as generated.
+
 Outputs in ``output``: the LoRA adapter and the tokenizer, ``recipe.yaml`` (the effective recipe),
 ``train_summary.json``, ``loss.png`` (train and eval loss against the step, the learning rate on a
 second axis), a model card ``README.md``, ``checkpoint-*`` folders (for ``resume=true``),
@@ -57,10 +61,11 @@ as bf16 so that FSDP can shard them, and the final adapter is gathered with ``FU
 
 (``accelerate launch --cpu --num_processes 2`` starts a single process in accelerate 1.x.)
 
-Modules, one job each: ``data`` (load, check and fit the training data), ``model`` (runtime and its
-fallbacks, tokenizer, 4-bit config, base model, LoRA and SFT configs), ``memory`` (the dry run:
-parameters and a GPU memory estimate), ``outputs`` (summary, model card, merge, checkpoints), ``curves``
-(``loss.png``, the ``train.report_to`` check) and ``train`` (:func:`main`, the run). None imports torch,
+Modules, one job each: ``data`` (load, check and fit the training data), ``reshuffle`` (a new
+document order per epoch), ``model`` (runtime and its fallbacks, tokenizer, 4-bit config, base model,
+LoRA and SFT configs), ``memory`` (the dry run: parameters and a GPU memory estimate), ``outputs``
+(summary, model card, merge, checkpoints), ``curves`` (``loss.png``, the ``train.report_to`` check)
+and ``train`` (:func:`main`, the run). None imports torch,
 transformers, TRL, PEFT, datasets or matplotlib before a function needs them, so ``--help`` and errors
 in the recipe come back at once.
 """

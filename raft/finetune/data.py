@@ -159,7 +159,8 @@ def _water_level(lengths: list[int], budget: int) -> int:
     return lo
 
 
-def _rebuild_prompt(prompt: list[dict], documents: list[str], question: str) -> list[dict]:
+def rebuild_prompt(prompt: list[dict], documents: list[str], question: str) -> list[dict]:
+    """``prompt`` (or a whole conversation) with its last user message the student prompt of ``documents``."""
     last_user = max(i for i, m in enumerate(prompt) if m["role"] == "user")
     out = [dict(m) for m in prompt]
     out[last_user] = {"role": "user", "content": student_prompt(documents, question)}
@@ -191,7 +192,7 @@ def fit_example(row: dict, tokenizer: Any, max_length: int, policy: str) -> tupl
     documents, question = row.get("documents"), row.get("question")
     can_trim = is_student_prompt(row)
     if can_trim:
-        empty = _n_tokens(tokenizer, _rebuild_prompt(prompt, [""] * len(documents), question) + completion)
+        empty = _n_tokens(tokenizer, rebuild_prompt(prompt, [""] * len(documents), question) + completion)
     else:
         empty = _n_tokens(tokenizer, [m for m in prompt if m["role"] != "user"] + [{"role": "user", "content": ""}] + completion)
     if empty > max_length:
@@ -206,7 +207,7 @@ def fit_example(row: dict, tokenizer: Any, max_length: int, policy: str) -> tupl
     for _ in range(8):  # re-tokenising cut text can differ by a token or two: tighten until it fits
         cap = _water_level(lengths, max(0, sum(lengths) - excess))
         trimmed = [tokenizer.decode(x[:cap]) if len(x) > cap else d for x, d in zip(ids, documents, strict=True)]
-        new_prompt = _rebuild_prompt(prompt, trimmed, question)
+        new_prompt = rebuild_prompt(prompt, trimmed, question)
         m = _n_tokens(tokenizer, new_prompt + completion)
         if m <= max_length:
             return "truncated", {"prompt": new_prompt, "completion": completion}, m

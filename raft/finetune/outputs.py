@@ -32,6 +32,8 @@ NOT_IN_FINGERPRINT = (
     "train.logging_steps", "train.report_to", "train.eval_steps", "train.per_device_eval_batch_size",
     "train.save_steps", "train.save_total_limit", "train.dataloader_num_workers", "train.gradient_checkpointing",
 )
+#: Settings added later, left out of the fingerprint at these defaults, so runs checkpointed before them still resume.
+ADDED_LATER = {"train.reshuffle_documents": False}
 
 
 def peak_memory() -> dict[str, Any]:
@@ -71,7 +73,8 @@ def build_summary(cfg: FinetuneConfig, rt: Runtime, trainer: Any, result: Any, s
         "overlong_policy": stats["policy"],
         "max_length": stats["max_length"],
         "global_step": int(state.global_step),
-        "epochs": state.epoch,
+        # passes over the training rows (train.reshuffle_documents: the trainer's epoch spans its copies of them)
+        "epochs": state.epoch * stats.get("reshuffle_documents", {}).get("epochs", 1) if state.epoch is not None else None,
         "resumed_from": resumed_from,
         "tokens_seen": int(state.num_input_tokens_seen),
         "train_runtime_s": runtime,
@@ -199,6 +202,7 @@ def fingerprint(cfg: FinetuneConfig) -> dict[str, Any]:
     out: dict[str, Any] = {k: d[k] for k in ("model", "data", "seed", "load_in_4bit")}
     for section in ("lora", "train"):
         out.update({f"{section}.{k}": v for k, v in d[section].items() if f"{section}.{k}" not in NOT_IN_FINGERPRINT})
+    out = {k: v for k, v in out.items() if not (k in ADDED_LATER and v == ADDED_LATER[k])}
     return json.loads(json.dumps(out))  # the JSON form, as it is read back
 
 

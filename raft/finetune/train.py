@@ -34,6 +34,7 @@ from raft.finetune.outputs import (
     save_adapter,
     write_fingerprint,
 )
+from raft.finetune.reshuffle import reshuffle_train
 
 
 def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, Any] | None:
@@ -60,8 +61,11 @@ def main(cfg: FinetuneConfig, callbacks: list[Any] | None = None) -> dict[str, A
     rt = resolve_runtime(cfg)
     for note in rt.notes:
         log(note)
-    args = sft_config(cfg, rt, evaluation is not None)
-    log(schedule_line(cfg, len(train), rt.world_size, evaluation is not None))
+    rows = len(train)
+    # train.reshuffle_documents: the epochs as copies of the split, and max_steps set to the same optimizer steps
+    train, run_cfg = reshuffle_train(cfg, tokenizer, data["train"], train, stats, rt.world_size)
+    args = sft_config(run_cfg, rt, evaluation is not None)
+    log(schedule_line(cfg, rows, rt.world_size, evaluation is not None))
     log(f"loading {cfg.model} ({'4-bit NF4 QLoRA' if cfg.load_in_4bit else rt.precision + ' LoRA'}, {rt.device}, "
         f"{rt.world_size} process{'es' if rt.world_size > 1 else ''})")
     model = load_model(cfg, rt)
