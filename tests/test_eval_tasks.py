@@ -17,7 +17,7 @@ import pytest
 
 from raft.config import ConfigError, resource_dir
 from raft.metrics import score
-from raft.prompts import ANSWER_TAG, student_example, student_prompt
+from raft.prompts import ANSWER_TAG, DECLINE_ANSWER, student_example, student_prompt
 from raft.sources.hotpot import load_hotpot, paragraph_text, paragraphs
 from raft.testing import fake_questions
 
@@ -427,6 +427,82 @@ def test_raft_domain_retrieval_errors_are_one_line(shared_data, tmp_path):
         utils.load_retrieval(raft_domain_data=str(tmp_path / "raft_data"))
     with pytest.raises(ConfigError, match="RAFT_DOMAIN_DATA"):
         utils.load_retrieval()
+
+
+def _unanswerable_folder(folder: Path, answerable_column: bool = True) -> list[dict]:
+    """A hand-made raft.generate-style folder: test.jsonl (two answerable rows with the oracle at index 1
+    and 0, one whose oracle was dropped, two unanswerable rows) and chunks.jsonl."""
+    docs = ["Paris is the capital of France.", "Bern is the capital of Switzerland.", "Rome is in Italy."]
+    rows = [
+        {"id": "a", "question": "Capital of Switzerland?", "documents": docs, "final_answer": "Bern", "oracle_index": 1, "chunk_id": "c1"},
+        {"id": "b", "question": "Capital of France?", "documents": docs, "final_answer": "Paris", "oracle_index": 0, "chunk_id": "c0"},
+        {"id": "c", "question": "Country of Rome?", "documents": docs[:2], "final_answer": "Italy", "oracle_index": None, "chunk_id": "c2"},
+        {"id": "d", "question": "Capital of Spain?", "documents": docs, "final_answer": DECLINE_ANSWER, "oracle_index": None, "chunk_id": None, "answerable": False},
+        {"id": "e", "question": "Capital of Peru?", "documents": docs, "final_answer": DECLINE_ANSWER, "oracle_index": None, "chunk_id": "c0", "answerable": False},
+    ]  # fmt: skip
+    if answerable_column:
+        for r in rows[:3]:
+            r["answerable"] = True
+    else:
+        rows = rows[:3]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    chunks = [{"id": f"c{j}", "text": t} for j, t in enumerate(docs)]
+    (folder / "chunks.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chunks), encoding="utf-8")
+    return rows
+
+
+def test_raft_domain_decline_rates_and_f1_by_oracle_position(tmp_path):
+    """decline_unanswerable / decline_answerable count declines on each side; unanswerable rows stay in
+    F1 / EM but out of the oracle split and of f1_pos<i>, which averages the rows with the oracle there."""
+    rows = _unanswerable_folder(tmp_path / "raft_data")
+    utils = _utils("raft_domain")
+    task = manager(raft_domain_data=str(tmp_path / "raft_data")).load(["raft_domain"])["tasks"]["raft_domain"]
+    docs = list(task.eval_docs)
+    assert [d["answerable"] for d in docs] == [True, True, True, False, False]
+    assert [d["has_oracle"] for d in docs] == [True, True, False, None, None]  # unanswerable: no oracle at all
+    decline = f"No document says.\n{ANSWER_TAG} {DECLINE_ANSWER}"
+    # a wrong decline on row a, right answers on b, a guess on c, a decline on d, a guess on e
+    outputs = [decline, f"{ANSWER_TAG} Paris", f"{ANSWER_TAG} Rome", decline, f"{ANSWER_TAG} Lima"]
+    per_doc = [utils.process_results(d, [out]) for d, out in zip(docs, outputs, strict=True)]
+    agg = task.aggregation()
+    assert {"decline_unanswerable", "decline_answerable", "f1_pos0", "f1_pos19"} <= set(agg)
+    assert "f1_pos20" not in agg
+    values = {m: agg[m]([r[m] for r in per_doc]) for m in agg}
+    assert values["decline_unanswerable"] == 0.5  # d declined, e guessed
+    assert values["decline_answerable"] == pytest.approx(1 / 3)  # a of a, b, c
+    assert values["f1"] == pytest.approx(2 / 5)  # b, and d whose gold is the decline
+    assert values["has_oracle"] == pytest.approx(2 / 3)  # a, b with the oracle; c without; d, e left out
+    assert values["f1_oracle"] == 0.5 and values["f1_no_oracle"] == 0.0  # a, b; c (d, e in neither)
+    assert values["f1_pos0"] == 1.0 and values["f1_pos1"] == 0.0  # b at index 0, a at index 1
+    assert all(math.isnan(values[f"f1_pos{i}"]) for i in range(2, 20))  # no row has its oracle there
+    assert per_doc[3]["f1_pos0"] == (1.0, False) and not any(per_doc[3][f"f1_pos{i}"][1] for i in range(20))
+
+    # older data without the column: every row answerable, no unanswerable rate
+    _unanswerable_folder(tmp_path / "old", answerable_column=False)
+    old = utils.load(raft_domain_data=str(tmp_path / "old"))["test"].to_list()
+    assert "answerable" not in old[0] and [d["has_oracle"] for d in old] == [True, True, False]
+    scored = [utils.process_results(d, [out]) for d, out in zip(old, outputs[:3], strict=True)]
+    assert math.isnan(utils.mean_where([r["decline_unanswerable"] for r in scored]))
+    assert utils.mean_where([r["decline_answerable"] for r in scored]) == pytest.approx(1 / 3)
+    assert utils.mean_where([r["f1_pos1"] for r in scored]) == 0.0
+
+    # retrieval: the unanswerable questions (one without a chunk_id) are out of oracle_retrieved and its split
+    task = manager(raft_domain_data=str(tmp_path / "raft_data")).load(["raft_domain_retrieval"])["tasks"][
+        "raft_domain_retrieval"
+    ]
+    docs = list(task.eval_docs)
+    assert [d["answerable"] for d in docs] == [r.get("answerable", True) for r in rows]
+    assert [d["oracle_retrieved"] for d in docs[3:]] == [None, None] and all(d["oracle_retrieved"] for d in docs[:3])
+    per_doc = [utils.process_results_retrieval(d, [out]) for d, out in zip(docs, outputs, strict=True)]
+    assert per_doc[0]["oracle_retrieved"] == 1.0 and per_doc[3]["oracle_retrieved"] is None
+    agg = task.aggregation()
+    assert "f1_pos0" not in agg
+    values = {m: agg[m]([r[m] for r in per_doc]) for m in agg}
+    assert values["oracle_retrieved"] == 1.0 and values["f1_oracle"] == pytest.approx(1 / 3)
+    assert math.isnan(values["f1_no_oracle"])
+    assert values["decline_unanswerable"] == 0.5 and values["decline_answerable"] == pytest.approx(1 / 3)
+    assert math.isnan(utils.mean_known([None, None])) and utils.mean_known([1.0, None, 0.0]) == 0.5
 
 
 # --------------------------------------------------------------------------------------------------

@@ -358,6 +358,8 @@ def test_domain_split_and_retrieval_runs_and_report(teacher, shared_data, tmp_pa
     assert [s["has_oracle"] for s in samples] == [True, False, True]
     assert [s["chunk_id"] for s in samples] == [r["chunk_id"] for r in rows]
     assert [s["f1"] for s in samples] == [1.0, 0.0, 1.0]
+    out = capsys.readouterr().out
+    assert "decline_answerable 0.0000" in out and "  f1 by oracle position: " in out
 
     main(
         cfg(
@@ -407,6 +409,30 @@ def test_domain_split_and_retrieval_runs_and_report(teacher, shared_data, tmp_pa
     )
     page = paths["html"].read_text()
     assert "F1 no oracle" in page and "not retrieved" not in page and ">retrieved<" in page
+    assert paths["oracle_position"].is_file()  # the domain run's samples say where the oracle was
+
+
+def test_raft_printout_adds_f1_by_oracle_position_where_it_has_a_value(capsys):
+    """The raft kind prints the common line (unchanged for old results), then the positions that have an F1."""
+    from raft.evaluate.plugins import kind_of_task
+    from raft.kinds.raft.evaluation import SAMPLE_FIELDS, SPLIT_METRICS
+
+    assert {"decline_unanswerable", "decline_answerable"} <= set(SPLIT_METRICS) and "answerable" in SAMPLE_FIELDS
+    show = kind_of_task("raft_domain").show
+    old = {"alias": "raft_domain", "f1,none": 0.5, "f1_stderr,none": 0.1, "em,none": 0.25, "answer_found,none": 1.0,
+           "has_oracle,none": 0.75, "f1_oracle,none": 0.5, "f1_no_oracle,none": float("nan")}  # fmt: skip
+    show("raft_domain", old, [])
+    assert capsys.readouterr().out == (
+        "raft_domain: f1 0.5000, em 0.2500, answer_found 1.0000, has_oracle 0.7500, f1_oracle 0.5000, f1_no_oracle —\n"
+    )
+    new = {**old, "decline_unanswerable,none": 1.0, "decline_answerable,none": 0.0,
+           **{f"f1_pos{i},none": float("nan") for i in range(20)}, "f1_pos0,none": 0.5, "f1_pos3,none": 1.0}  # fmt: skip
+    show("raft_domain", new, [])
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.endswith("f1_no_oracle —, decline_unanswerable 1.0000, decline_answerable 0.0000")
+    assert second == "  f1 by oracle position: 0 0.5000, 3 1.0000"
+    show("raft_hotpot", {"f1,none": 1.0, "em,none": 1.0, "answer_found,none": 1.0}, [])
+    assert capsys.readouterr().out == "raft_hotpot: f1 1.0000, em 1.0000, answer_found 1.0000\n"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -305,6 +305,67 @@ def test_report_shows_the_oracle_split_and_a_dash_for_an_empty_one(tmp_path):
     assert "oracle" not in only_hotpot and "F1 no oracle" in lines[0]
 
 
+def _domain_run(folder: Path, adapter: str, replies: list[tuple[int | None, bool, float]], extra: dict) -> Path:
+    """A raft_domain result folder whose samples are (oracle_index, answerable, f1) and whose results.json
+    has the metrics ``extra`` besides F1 / EM / answer_found."""
+    fake_run(folder, "meta-llama/Llama-3.1-8B-Instruct", 0.5, adapter=adapter, task="raft_domain")
+    record = json.loads((folder / "results.json").read_text())
+    record["results"]["raft_domain"].update({f"{k},none": v for k, v in extra.items()})
+    samples = [
+        {"doc_id": i, "doc": {"question": f"q{i}", "final_answer": "a", "oracle_index": at, "answerable": ok,
+                              "has_oracle": at is not None if ok else None},
+         "target": "a", "filtered_resps": ["<ANSWER>: a"], "f1": f1, "em": f1, "answer_found": 1.0}
+        for i, (at, ok, f1) in enumerate(replies)
+    ]  # fmt: skip
+    write_results({**record, "samples": {"raft_domain": samples}}, cfg(*_args(record)))
+    return folder
+
+
+def test_report_plots_f1_by_oracle_position_and_shows_decline_rates(tmp_path):
+    """Runs whose raft_domain samples say where the oracle was get oracle_position.png and a section;
+    the decline rates become columns of the table when a run has them."""
+    replies = [(0, True, 1.0), (0, True, 0.0), (2, True, 1.0), (None, True, 0.0), (None, False, 1.0)]
+    base = _domain_run(tmp_path / "base", "", replies, {"decline_unanswerable": 1.0, "decline_answerable": 0.25})
+    tuned = _domain_run(
+        tmp_path / "tuned", "outputs/raft", [(1, True, 1.0), (3, False, 0.0)],
+        {"decline_unanswerable": None, "decline_answerable": 0.0},
+    )  # fmt: skip
+    assert json.loads((base / "samples_raft_domain.jsonl").read_text().splitlines()[4])["answerable"] is False
+    hotpot = fake_run(tmp_path / "hotpot", "meta-llama/Meta-Llama-3-8B-Instruct", 0.4)
+    paths = report([base, tuned, hotpot], tmp_path / "report")
+    assert paths["oracle_position"] == tmp_path / "report" / "oracle_position.png"
+    png = paths["oracle_position"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    md = paths["table"].read_text()
+    assert md.index("| task |") < md.index("## F1 by oracle position")  # right after the summary table
+    assert "![F1 by oracle position](oracle_position.png)" in md
+    section = md[md.index("## F1 by oracle position") :]
+    per_run = [line for line in section.splitlines() if line.startswith("- ")]
+    assert per_run == [  # index 3: an unanswerable row's; the rows without the oracle left out
+        "- Llama-3.1-8B-Instruct (16-bit) (base): 0 0.5000, 2 1.0000 (n 3)",
+        "- Llama-3.1-8B-Instruct + raft (16-bit) (fine-tuned): 1 1.0000 (n 1)",
+    ]
+    assert "| " not in section  # the table rows of report.md are the summary table's alone
+    rows = _table(md)
+    b, t = rows["Llama-3.1-8B-Instruct (16-bit)"], rows["Llama-3.1-8B-Instruct + raft (16-bit)"]
+    assert (b["decline unanswerable"], b["decline answerable"]) == ("1.0000", "0.2500")
+    assert (t["decline unanswerable"], t["decline answerable"]) == ("—", "0.0000")
+    h = rows["Meta-Llama-3-8B-Instruct (16-bit)"]
+    assert (h["decline unanswerable"], h["decline answerable"]) == ("", "")  # raft_hotpot has none
+    assert "<th>decline answerable</th>" in paths["html"].read_text()
+    assert load_run(base).metrics["raft_domain"]["decline_answerable"] == 0.25
+
+    # runs without oracle_index in their raft_domain samples (or without raft_domain): no plot, no section,
+    # and no decline columns without a decline rate
+    only = report([hotpot], tmp_path / "report2")
+    assert set(only) == {"table", "plot", "html"} and "oracle position" not in only["table"].read_text()
+    plain = fake_run(tmp_path / "plain", "meta-llama/Llama-3.1-8B-Instruct", 0.5, task="raft_domain")
+    again = report([plain, hotpot], tmp_path / "report3")
+    text = again["table"].read_text()
+    assert "oracle_position" not in again and "F1 by oracle position" not in text and "decline" not in text
+    assert not (tmp_path / "report3" / "oracle_position.png").exists()
+
+
 def _args(record: dict) -> list[str]:
     """The raft.evaluate settings a results.json was written with (for rewriting it)."""
     c = record["raft_config"]

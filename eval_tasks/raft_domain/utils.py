@@ -16,20 +16,28 @@ The path is the output folder of ``python -m raft.generate`` (``OUT/dataset`` sa
 them split by whether the oracle chunk is among the documents (``oracle_index`` not null):
 ``f1_oracle`` / ``em_oracle`` and ``f1_no_oracle`` / ``em_no_oracle``, and ``has_oracle``, the share
 of rows with the oracle. A row without an ``oracle_index`` column (a hand-made file) counts in
-neither split. A split no row falls in is NaN (``mean_where``).
+neither split. A split no row falls in is NaN (``mean_where``). ``f1_pos0`` ... ``f1_pos19``: F1 of the
+answerable rows whose oracle is the document at that index (NaN for an index no row has).
+
+Unanswerable rows (``answerable`` false, ``raft.unanswerable_share``: no document holds the answer, the
+gold is ``raft.prompts.DECLINE_ANSWER``; a row without the column is answerable) count in F1 / EM /
+answer_found like any row, and in no oracle split nor position. ``decline_unanswerable`` is the share of
+them where the model declined (``raft.metrics.declines``), ``decline_answerable`` the share of the
+answerable rows where it declined wrongly; both are reported, as either alone can be gamed.
 
 ``raft_domain_retrieval`` asks the same questions in the same template, but the documents are the
 top ``k`` chunks that BM25 (bm25s) retrieves for the question from the run's whole chunk pool
 (``OUT/chunks.jsonl``, beside the JSONL file when the path is one), in rank order. ``k``: task
 metadata ``raft_retrieval_k`` (``raft.evaluate retrieval_k=``), else the environment variable
 ``RAFT_RETRIEVAL_K``, else the task's ``dataset_kwargs.retrieval_k`` (4). It reports
-``oracle_retrieved`` (share of questions whose oracle chunk, the row's ``chunk_id``, is among the
-``k``) and the same F1 / EM splits, where "oracle" means "retrieved".
+``oracle_retrieved`` (share of answerable questions whose oracle chunk, the row's ``chunk_id``, is among
+the ``k``), the same F1 / EM splits, where "oracle" means "retrieved", and the same decline rates.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +46,7 @@ from raft.eval_tasks.common import as_test_split, data_source, require_columns
 from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-split aggregation
 
 from raft.config import ConfigError
-from raft.metrics import score
+from raft.metrics import declines, score
 from raft.prompts import student_prompt
 from raft.records import read_jsonl, task_test_rows
 
@@ -50,6 +58,7 @@ DEFAULT_K = 4
 CHUNKS_FILE = "chunks.jsonl"
 REQUIRED = ("question", "documents", "final_answer")
 KEEP = ("id", "question", "documents", "final_answer", "oracle_index", "chunk_id", "source")
+POSITIONS = 20  # f1_pos0 ... f1_pos19: the static metric list of raft_domain.yaml
 
 
 # --------------------------------------------------------------------------------------------------
@@ -74,17 +83,34 @@ def test_rows(metadata: dict[str, Any], task: str = "raft_domain") -> tuple[Path
     return Path(where), read, rows
 
 
+def answerable(row: dict[str, Any]) -> bool:
+    """Whether a document of the row holds its answer: ``answerable`` is not false (older data has no
+    such column: answerable)."""
+    return row.get("answerable") is not False
+
+
 def has_oracle(row: dict[str, Any]) -> bool | None:
-    """Whether the oracle chunk is among the row's documents; None when the row does not say."""
-    if "oracle_index" not in row:
+    """Whether the oracle chunk is among the row's documents; None when the row does not say, or has
+    no oracle at all (an unanswerable row)."""
+    if "oracle_index" not in row or not answerable(row):
         return None
     return row["oracle_index"] is not None
+
+
+def with_answerable(
+    rows: list[dict[str, Any]], columns: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows and ``columns``, with ``answerable`` (true where a row lacks it) when some row has it."""
+    if not any("answerable" in r for r in rows):
+        return rows, list(columns)
+    return [{**r, "answerable": answerable(r)} for r in rows], [*columns, "answerable"]
 
 
 def load(**metadata: Any) -> datasets.DatasetDict:
     """``custom_dataset`` of ``raft_domain``: a DatasetDict with the split ``test``."""
     _, _, rows = test_rows(metadata)
     keep = [c for c in KEEP if c in rows[0]]
+    rows, keep = with_answerable(rows, keep)
     return as_test_split([{**r, "has_oracle": has_oracle(r)} for r in rows], [*keep, "has_oracle"])
 
 
@@ -163,6 +189,8 @@ def load_retrieval(retrieval_k: Any = DEFAULT_K, **metadata: Any) -> datasets.Da
     chunks = read_chunks(where)
     index = {str(c["id"]): i for i, c in enumerate(chunks)}
     for i, row in enumerate(rows):
+        if row.get("chunk_id") is None and not answerable(row):
+            continue  # no oracle to look for
         if row.get("chunk_id") is None:
             raise ConfigError(f"{read} row {i}: no chunk_id (which chunk the question is about)")
         if str(row["chunk_id"]) not in index:
@@ -170,13 +198,14 @@ def load_retrieval(retrieval_k: Any = DEFAULT_K, **metadata: Any) -> datasets.Da
                 f"{read} row {i}: chunk_id {row['chunk_id']!r} is not in {CHUNKS_FILE} (a file from another run?)"
             )
     ranked = Retriever([c["text"] for c in chunks]).top_k([r["question"] for r in rows], k)
+    rows, keep = with_answerable(rows, ("id", "question", "final_answer", "chunk_id", "source"))
     out = []
     for row, hits in zip(rows, ranked, strict=True):
-        oracle = index[str(row["chunk_id"])]
-        found = oracle in hits
+        oracle = index[str(row["chunk_id"])] if answerable(row) else None  # unanswerable: out of the split
+        found = oracle in hits if oracle is not None else None
         out.append(
             {
-                **{c: row.get(c) for c in ("id", "question", "final_answer", "chunk_id", "source")},
+                **{c: row.get(c) for c in keep},
                 "documents": [chunks[j]["text"] for j in hits],
                 "retrieved_ids": [str(chunks[j]["id"]) for j in hits],
                 "oracle_index": hits.index(oracle) if found else None,
@@ -206,18 +235,54 @@ def split_scores(scores: dict[str, float], oracle: bool | None) -> dict[str, tup
     }
 
 
+def decline_scores(output: str, doc: dict[str, Any]) -> dict[str, tuple[float, bool]]:
+    """Whether the reply declined, as (value, applies) pairs: over the unanswerable rows (right to) and
+    over the answerable ones (wrong to)."""
+    declined, unanswerable = float(declines(output)), not answerable(doc)
+    return {
+        "decline_unanswerable": (declined, unanswerable),
+        "decline_answerable": (declined, not unanswerable),
+    }
+
+
+def position_scores(f1: float, doc: dict[str, Any]) -> dict[str, tuple[float, bool]]:
+    """F1 as (value, applies) pairs per index of the oracle among the documents (f1_pos0 ... f1_pos19):
+    it applies at the oracle's index, for an answerable row whose oracle is in view."""
+    at = doc.get("oracle_index") if doc.get("has_oracle") and answerable(doc) else None
+    return {f"f1_pos{i}": (f1, at == i) for i in range(POSITIONS)}
+
+
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     """F1, EM (official HotpotQA rules), whether the output has the <ANSWER>: tag, and for every doc
-    that load() built (it has ``has_oracle``) the same split by whether the oracle was in view."""
+    that load() built (it has ``has_oracle``) the same split by whether the oracle was in view, F1 by
+    the oracle's index and the decline rates."""
     scores = score(results[0], doc["final_answer"])
     if "has_oracle" not in doc:
         return scores
-    oracle = doc["has_oracle"]
-    return {**scores, "has_oracle": (float(bool(oracle)), oracle is not None), **split_scores(scores, oracle)}
+    oracle = doc["has_oracle"] if answerable(doc) else None
+    return {
+        **scores,
+        "has_oracle": (float(bool(oracle)), oracle is not None),
+        **split_scores(scores, oracle),
+        **position_scores(scores["f1"], doc),
+        **decline_scores(results[0], doc),
+    }
+
+
+def mean_known(items: list[float | None]) -> float:
+    """The mean of the values that are not None (``oracle_retrieved``: an unanswerable question has
+    none); NaN when none is."""
+    return mean_where([(v or 0.0, v is not None) for v in items])
 
 
 def process_results_retrieval(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
-    """As process_results, with ``oracle_retrieved`` (0 or 1) in place of ``has_oracle``."""
+    """As process_results, with ``oracle_retrieved`` (0 or 1; None for an unanswerable question, which
+    has no oracle) in place of ``has_oracle``, and no positions."""
     scores = score(results[0], doc["final_answer"])
-    found = bool(doc["oracle_retrieved"])
-    return {**scores, "oracle_retrieved": float(found), **split_scores(scores, found)}
+    found = None if doc["oracle_retrieved"] is None or not answerable(doc) else bool(doc["oracle_retrieved"])
+    return {
+        **scores,
+        "oracle_retrieved": None if found is None else float(found),
+        **split_scores(scores, found),
+        **decline_scores(results[0], doc),
+    }

@@ -43,7 +43,8 @@ class TaskKind:
     show: Callable[[str, dict[str, Any], list[dict[str, Any]]], None] | None = None  # (task, metrics, samples)
     finish: Callable[[Any, dict[str, list[dict[str, Any]]]], None] | None = None  # (cfg, samples by task)
     # its part of the report, as "module:function", imported when a report has runs of its tasks:
-    # (runs with a task of its, output folder) -> (files written, its section of report.md)
+    # (runs with a task of its reported apart, or with an F1 task of its for a kind without ``apart``,
+    # output folder) -> (files written, its section of report.md, "" for none)
     report: str = ""
 
     def owns(self, task: str) -> bool:

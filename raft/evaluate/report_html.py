@@ -13,7 +13,7 @@ import html
 from typing import Any
 
 from raft.evaluate.results import Run
-from raft.evaluate.table import columns, has_split, table_cells
+from raft.evaluate.table import columns, has_declines, has_split, table_cells
 
 # The script of every samples page (samples.html, bio_samples.html): the search box ``q``, a live
 # count of the rows shown, a click on a header sorts by that column (numerically by the cells'
@@ -163,8 +163,8 @@ def oracle_cell(sample: dict[str, Any]) -> str:
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
     """The summary table (the rows of table_rows, the cells of report.md) as an HTML table."""
-    split = has_split(rows)
-    return html_table(columns(rows), [table_cells(r, split) for r in rows])
+    split, declines = has_split(rows), has_declines(rows)
+    return html_table(columns(rows), [table_cells(r, split, declines) for r in rows])
 
 
 def samples_html(runs: list[Run], rows: list[dict[str, Any]]) -> str:

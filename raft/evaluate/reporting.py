@@ -5,8 +5,9 @@ fine-tuned F1 per model) and ``samples.html`` (every answer), and its command li
 Runs of a task that its kind reports apart get that kind's files beside them and a section of
 report.md (``TaskKind.report``: e.g. bio_needle's ``bio_heatmap_<label>.png``, ``bio_accuracy.png``,
 ``bio_samples.html``; the in2_probe position probe's ``probe_position*.png``, ``probe_heatmap_<label>.png``,
-``probe_samples.html``); the F1 files are written when at least one run has an F1 task, so a report
-over any mix of RAFT, bio and probe runs works.
+``probe_samples.html``); a kind that reports nothing apart may add files and a section for its F1
+runs (the raft kind's ``oracle_position.png``), placed right after the summary table. The F1 files are
+written when at least one run has an F1 task, so a report over any mix of RAFT, bio and probe runs works.
 
 matplotlib is imported only when the plot is drawn.
 """
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError
-from raft.evaluate.plugins import task_kinds
+from raft.evaluate.plugins import TaskKind, task_kinds
 from raft.evaluate.report_html import samples_html
-from raft.evaluate.results import ReportError, load_run
+from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.table import markdown_table, pct, table_rows
 
 REPORT_USAGE = "usage: python -m raft.evaluate report RESULT_DIR [RESULT_DIR ...] [--out DIR]"
@@ -72,9 +73,17 @@ def plot_f1(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def kind_runs(kind: TaskKind, runs: list[Run]) -> list[Run]:
+    """The runs a kind's part of the report gets: those with a task it reports apart (a kind with
+    ``apart``), else those with an F1 task of its."""
+    if kind.apart:
+        return [run for run in runs if any(kind.owns(task) for task in run.apart)]
+    return [run for run in runs if any(kind.owns(task) for task in run.metrics)]
+
+
 def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
     """Write report.md, f1.png and samples.html for the result folders (and, for runs of a task its kind
-    reports apart, that kind's files); returns their paths."""
+    reports apart, or of an F1 task whose kind adds a part, that kind's files); returns their paths."""
     if not folders:
         raise ReportError("no result folders given")
     runs = [load_run(f) for f in folders]
@@ -90,11 +99,12 @@ def report(folders: list[str | Path], out: str | Path) -> dict[str, Path]:
         plot_f1(rows, paths["plot"])
         paths["html"].write_text(samples_html(raft_runs, rows), encoding="utf-8")
     sections = [text] if raft_runs else []
-    for kind in task_kinds():
-        its_runs = [run for run in runs if any(kind.owns(task) for task in run.apart)]
+    for kind in sorted(task_kinds(), key=lambda k: bool(k.apart)):  # F1 kinds' parts first
+        its_runs = kind_runs(kind, runs)
         if kind.report and its_runs:
             kind_paths, section = kind.write_report(its_runs, out)
-            sections.append(section)
+            if section:
+                sections.append(section)
             paths.update(kind_paths)
     text = "\n".join(sections) if raft_runs else "# RAFT evaluation\n\n" + "\n".join(sections)
     paths["table"].write_text(text, encoding="utf-8")

@@ -1,6 +1,6 @@
 """The summary table: one row per run and task (F1 / EM / answer_found, the F1 change against the
-base model of the same family and precision, 4-bit F1 as a share of 16-bit), as rows, as cell
-texts and as Markdown. ``report.md`` and the table at the top of ``samples.html`` both come from
+base model of the same family and precision, 4-bit F1 as a share of 16-bit; the oracle split and the
+decline rates when a run has them), as rows, as cell texts and as Markdown. ``report.md`` and the table at the top of ``samples.html`` both come from
 ``table_rows`` and ``table_cells``.
 """
 
@@ -29,6 +29,10 @@ COLUMNS = (
 # added when a run has the raft_domain split (run.SPLIT_METRICS): the share of questions with the
 # oracle in view (has_oracle or oracle_retrieved), F1 with and without it
 SPLIT_COLUMNS = ("oracle share", "F1 oracle", "F1 no oracle")
+# added when a run has a decline rate (decline_unanswerable, decline_answerable): the share of
+# unanswerable questions declined, of answerable ones declined wrongly
+DECLINE_METRICS = ("decline_unanswerable", "decline_answerable")
+DECLINE_COLUMNS = ("decline unanswerable", "decline answerable")
 NO_VALUE = "—"  # a split no question fell in (NaN / null)
 
 
@@ -66,9 +70,16 @@ def has_split(rows: list[dict[str, Any]]) -> bool:
     return any("f1_oracle" in r or "f1_no_oracle" in r for r in rows)
 
 
+def has_declines(rows: list[dict[str, Any]]) -> bool:
+    """Whether a row has a decline rate with a value (not null / NaN)."""
+    return any(r.get(m) is not None and not math.isnan(r[m]) for r in rows for m in DECLINE_METRICS)
+
+
 def columns(rows: list[dict[str, Any]]) -> list[str]:
-    """COLUMNS, then SPLIT_COLUMNS when any row has the oracle split."""
-    return [*COLUMNS, *(SPLIT_COLUMNS if has_split(rows) else ())]
+    """COLUMNS, then SPLIT_COLUMNS when any row has the oracle split, then DECLINE_COLUMNS when any
+    row has a decline rate."""
+    split, declines = SPLIT_COLUMNS if has_split(rows) else (), DECLINE_COLUMNS if has_declines(rows) else ()
+    return [*COLUMNS, *split, *declines]
 
 
 def _metric(row: dict[str, Any], key: str) -> str:
@@ -79,13 +90,15 @@ def _metric(row: dict[str, Any], key: str) -> str:
     return NO_VALUE if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def table_cells(row: dict[str, Any], split: bool = False) -> list[str]:
+def table_cells(row: dict[str, Any], split: bool = False, declines: bool = False) -> list[str]:
     """The texts of one row of the table, in the order of COLUMNS (then SPLIT_COLUMNS with
-    ``split``), not escaped for any format."""
+    ``split``, then DECLINE_COLUMNS with ``declines``), not escaped for any format."""
     extra = []
     if split:
         share = "has_oracle" if "has_oracle" in row else "oracle_retrieved"
         extra = [_metric(row, share), _metric(row, "f1_oracle"), _metric(row, "f1_no_oracle")]
+    if declines:
+        extra += [_metric(row, m) for m in DECLINE_METRICS]
     return [
         row["task"],
         row["label"],
@@ -104,8 +117,8 @@ def table_cells(row: dict[str, Any], split: bool = False) -> list[str]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    heads, split = columns(rows), has_split(rows)
+    heads, split, declines = columns(rows), has_split(rows), has_declines(rows)
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * len(heads)) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r, split)) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r, split, declines)) + " |")
     return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """The raft kind's part of the report (``python -m raft.evaluate report``), for the runs of its F1 tasks:
 ``oracle_position.png``, F1 by the oracle's index among the documents, one line per run (base dashed,
-fine-tuned solid), and a section of report.md with the same numbers as a table. The numbers come from
+fine-tuned solid), and a section of report.md with the same numbers, one line per run (a list, not a
+table: report.md's tables are the runs'). The numbers come from
 the ``raft_domain`` samples that have an ``oracle_index`` (answerable questions whose oracle chunk was in
 view; an unanswerable one has none), so a run without such samples adds nothing, and a report without
 any such run gets no file and no section. matplotlib is imported only to draw
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from raft.evaluate.report_parts import fmt, mean, run_cells, sections
+from raft.evaluate.report_parts import fmt, mean, sections
 from raft.evaluate.report_plots import pyplot
 from raft.evaluate.results import Run
 
@@ -48,7 +49,7 @@ def plot_oracle_position(lines: list[tuple[Run, dict[int, tuple[float, int]]]], 
     ax.set_xlabel("index of the oracle among the documents (0: first)")
     ax.set_ylabel("F1")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"{POSITION_TASK}: F1 by position of the oracle document, base (dashed) vs fine-tuned")
+    ax.set_title(f"{POSITION_TASK}: F1 by oracle position (base dashed, fine-tuned solid)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -64,21 +65,17 @@ def oracle_report(runs: list[Run], out: Path) -> tuple[dict[str, Path], str]:
         return {}, ""
     out.mkdir(parents=True, exist_ok=True)
     path = plot_oracle_position(lines, out / PLOT_FILE)
-    indices = sorted({i for _, by_index in lines for i in by_index})
-    rows = [
-        [
-            run.info["label"],
-            *run_cells(run),
-            *(fmt(by_index[i][0] if i in by_index else None) for i in indices),
-            str(sum(n for _, n in by_index.values())),
-        ]
+    items = [
+        f"- {run.info['label']} ({'fine-tuned' if run.info['finetuned'] else 'base'}): "
+        + ", ".join(f"{i} {fmt(f1)}" for i, (f1, _) in by_index.items())
+        + f" (n {sum(n for _, n in by_index.values())})"
         for run, by_index in lines
     ]
     head = (
         "## F1 by oracle position\n\n"
         f"F1 of the {POSITION_TASK} questions whose oracle (the chunk the question was written from) is the "
-        "document at that index (0: first), answerable questions only; n: such questions.\n"
+        "document at that index (0: first), answerable questions only; n: such questions.\n\n"
+        + "\n".join(items)
+        + "\n"
     )
-    heads = ["run", "model", "precision", "weights", *map(str, indices), "n"]
-    section = sections(head, [("Per run", heads, rows)], {"F1 by oracle position": path.name})
-    return {"oracle_position": path}, section
+    return {"oracle_position": path}, sections(head, [], {"F1 by oracle position": path.name})
