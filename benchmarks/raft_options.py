@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 from common import REPO, RESULTS, SHARED_DOCS, TEACHER, metrics_of, run_stages
@@ -86,7 +87,7 @@ def cell(values: list[float | None]) -> str:
 
 
 def table(stored: dict) -> str:
-    seeds = sorted({int(name.rsplit("_", 1)[1]) for name in stored.get("stages", {}) if name[-1].isdigit()})
+    seeds = sorted({int(m.group(1)) for name in stored.get("stages", {}) if (m := re.search(r"_(\d+)$", name))})
     columns = [("F1, oracle in view", "oracle", "raft_domain", "f1_oracle"),
                ("F1, oracle dropped", "oracle", "raft_domain", "f1_no_oracle"),
                ("F1, BM25 k=4", "retrieval", "raft_domain_retrieval", "f1"),

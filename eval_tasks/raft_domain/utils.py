@@ -46,6 +46,7 @@ from raft.eval_tasks.common import as_test_split, data_source, require_columns
 from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-split aggregation
 
 from raft.config import ConfigError
+from raft.kinds.raft.retrieval import Retriever as Retriever  # the training side's retriever too
 from raft.metrics import declines, score
 from raft.prompts import student_prompt
 from raft.records import read_jsonl, task_test_rows
@@ -156,28 +157,6 @@ def resolve_k(metadata: dict[str, Any], default: Any = DEFAULT_K) -> int:
             )
         return k
     return DEFAULT_K
-
-
-class Retriever:
-    """BM25 (bm25s, English stopwords removed) over chunk texts, as raft.kinds.raft.samples.HardDistractors."""
-
-    def __init__(self, texts: list[str]):
-        import bm25s
-
-        self.size = len(texts)
-        tokens = bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
-        self.bm25 = bm25s.BM25()
-        self.bm25.index(tokens, show_progress=False)
-
-    def top_k(self, queries: list[str], k: int) -> list[list[int]]:
-        """For each query, the indices of the ``k`` best chunks, best first."""
-        import bm25s
-
-        if not queries:
-            return []
-        tokens = bm25s.tokenize(queries, stopwords="en", return_ids=False, show_progress=False)
-        hits, _ = self.bm25.retrieve(tokens, k=min(k, self.size), show_progress=False)
-        return [[int(j) for j in row] for row in hits.tolist()]
 
 
 def load_retrieval(retrieval_k: Any = DEFAULT_K, **metadata: Any) -> datasets.DatasetDict:
