@@ -46,6 +46,8 @@ from raft.teacher.ray_worker import COLLECT_WAIT, OK, REJECTED, HttpWorker
 START_TIMEOUT = 120.0  # seconds for the workers to be placed and started
 PROBE_TIMEOUT = 5.0  # seconds for an endpoint to accept a TCP connection at start
 MAX_LOSSES = 3  # a request asked again this many times after its worker died stops the run
+LOST_REST = 0.5  # seconds a lost worker gets no new request (doubling with each loss in a row, at most 8 s):
+# Ray restarts a killed actor, and a request sent while it restarts is lost again at once
 
 
 @dataclass(eq=False)
@@ -72,6 +74,8 @@ class _Endpoint:
 class _Worker:
     handle: Any
     outstanding: dict[int, _Request] = field(default_factory=dict)
+    rest_until: float = 0.0  # lost lately (e.g. restarting): no new request before this
+    losses: int = 0  # losses in a row, for the rest's length
 
 
 class RayHTTPTeacher(Teacher):
@@ -179,7 +183,12 @@ class RayHTTPTeacher(Teacher):
             else:
                 ep.in_flight += 1
                 request.url = ep.url
-                index = min(range(len(self.workers)), key=lambda i: len(self.workers[i].outstanding))
+                now = time.monotonic()
+                ready = [i for i, w in enumerate(self.workers) if w.rest_until <= now]
+                if not ready:  # every worker is resting after a loss: ask again when the first is back
+                    waiting.append(request)
+                    continue
+                index = min(ready, key=lambda i: len(self.workers[i].outstanding))
                 self.workers[index].outstanding[request.rid] = request
                 sends.setdefault(index, []).append(request)
         self._queue = waiting
@@ -208,7 +217,12 @@ class RayHTTPTeacher(Teacher):
             if done:
                 self._wake.set()
 
+    async def _wake_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._wake.set()
+
     def _finish(self, w: _Worker, rid: int, status: int, value: Any) -> None:
+        w.losses = 0  # it answers: back in service
         request = w.outstanding.pop(rid, None)
         if request is None:  # asked again after its worker was lost, and answered there too
             return
@@ -237,6 +251,9 @@ class RayHTTPTeacher(Teacher):
     def _lost(self, w: _Worker, error: Exception) -> None:
         """A worker died (or cannot be reached): the requests it held are asked again."""
         lost, w.outstanding = list(w.outstanding.values()), {}
+        rest = min(LOST_REST * 2 ** w.losses, 8.0)
+        w.rest_until, w.losses = time.monotonic() + rest, w.losses + 1
+        self._spawn(self._wake_after(rest))
         if not lost:
             return
         self.lost_workers += 1
