@@ -1,5 +1,5 @@
 """Reading the files the commands write and read: JSON and JSONL with one-line errors naming the file
-and line (``read_json``, ``read_jsonl``), the split of a ``raft.generate`` output folder
+and line (``read_json``, ``read_jsonl``, ``iter_jsonl``), the split of a ``raft.generate`` output folder
 (``read_split``: its ``dataset/``, else ``SPLIT.jsonl``, or a JSONL file) and the test rows an lm-eval
 task is configured with (``task_test_rows``).
 """
@@ -7,6 +7,7 @@ task is configured with (``task_test_rows``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ def read_json(path: Path, error: type[ConfigError] = ConfigError, of: type = dic
     return data
 
 
-def read_jsonl(path: Path, error: type[ConfigError] = ConfigError) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a one-line ``error`` naming it."""
-    rows = []
+def iter_jsonl(path: Path, error: type[ConfigError] = ConfigError) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSONL file, streamed (blank lines skipped); a bad line is a one-line ``error``
+    naming the file and line."""
     try:
         with path.open(encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
@@ -43,10 +44,14 @@ def read_jsonl(path: Path, error: type[ConfigError] = ConfigError) -> list[dict[
                     raise error(f"{path} line {n}: not valid JSON ({e.msg})") from None
                 if not isinstance(row, dict):
                     raise error(f"{path} line {n}: not a JSON object")
-                rows.append(row)
+                yield row
     except (OSError, UnicodeDecodeError) as e:
         raise error(f"{path}: cannot read ({first_line(e)})") from None
-    return rows
+
+
+def read_jsonl(path: Path, error: type[ConfigError] = ConfigError) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file (``iter_jsonl``), as a list."""
+    return list(iter_jsonl(path, error))
 
 
 def task_test_rows(task: str, origin: str, where: str) -> tuple[Path, list[dict[str, Any]]]:

@@ -55,6 +55,7 @@ in2_probe position probe), ``raft/kinds/raft/evaluation.py`` (the raft tasks' da
 oracle split and the HotpotQA contamination check).
 """
 
+from raft.evaluate import run
 from raft.evaluate.backends import BACKENDS, batch_size, model_args, prompt_tokens, vllm_max_model_len
 from raft.evaluate.plugins import TaskKind, task_kinds
 from raft.evaluate.report_html import samples_html
@@ -62,7 +63,6 @@ from raft.evaluate.reporting import REPORT_USAGE, plot_f1, report, report_cli
 from raft.evaluate.results import ReportError, Run, load_run
 from raft.evaluate.run import (
     METRICS,
-    TASK_DATA,
     check,
     evaluate,
     main,
@@ -103,3 +103,10 @@ __all__ = [
     "vllm_max_model_len",
     "write_results",
 ]
+
+
+def __getattr__(name: str):
+    """``TASK_DATA`` (raft.evaluate.run), computed when asked for."""
+    if name == "TASK_DATA":
+        return run.TASK_DATA
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,8 +32,14 @@ from raft.evaluate.plugins import (
 )
 from raft.metrics import extract_answer, score
 
-# task -> (metadata key, environment variable) read by the task's utils.load, from every kind's TASKS
-TASK_DATA = task_data()
+
+def __getattr__(name: str):
+    """``TASK_DATA``: task -> (metadata key, environment variable) read by the task's utils.load, from
+    every kind's TASKS; looked up when asked for (a kind's evaluation module imports raft.evaluate)."""
+    if name == "TASK_DATA":
+        return task_data()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 METRICS = ("f1", "em", "answer_found")
 
 
@@ -108,7 +114,8 @@ def check(cfg: EvaluateConfig) -> list[str]:
                 raise ConfigError(
                     f"adapter={cfg.adapter}: no adapter_config.json there (a raft.finetune output folder?)"
                 )
-    kinds = {TASK_DATA[t][0] for t in tasks if t in TASK_DATA}
+    data = task_data()
+    kinds = {data[t][0] for t in tasks if t in data}
     if cfg.data and len(kinds) > 1:
         raise ConfigError(
             f"data= is ambiguous for tasks {tasks}: evaluate them separately, or set RAFT_HOTPOT_PATH and RAFT_DOMAIN_DATA"
@@ -150,8 +157,8 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     if cfg.data:
         for t in tasks:
-            if t in TASK_DATA:
-                metadata[TASK_DATA[t][0]] = cfg.data
+            if t in task_data():
+                metadata[task_data()[t][0]] = cfg.data
     for kind in task_kinds():  # e.g. in2_probe: the model's tokenizer, the sweep
         if kind.metadata:
             metadata.update(kind.metadata(cfg, tasks))

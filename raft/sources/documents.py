@@ -48,25 +48,30 @@ class Document:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A source that was skipped, and why."""
+class Remark:
+    """Something to say about one source: shown as "SOURCE: TEXT"."""
 
     source: str
-    reason: str
+    text: str
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
+        return f"{self.source}: {self.text}"
 
 
-@dataclass(frozen=True)
-class Note:
+class Problem(Remark):
+    """A source that was skipped, and why (``reason``)."""
+
+    @property
+    def reason(self) -> str:
+        return self.text
+
+
+class Note(Remark):
     """A source that was loaded, with an assumption the user should know about (its text encoding)."""
 
-    source: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.message}"
+    @property
+    def message(self) -> str:
+        return self.text
 
 
 # --------------------------------------------------------------------------------------------------

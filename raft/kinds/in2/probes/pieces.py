@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from raft.config import ConfigError
+from raft.records import iter_jsonl
 
 CHUNKS_FILE = "chunks.jsonl"  # a raft.generate output folder's chunk pool
 OVERLAP_WORDS = 10  # a probe segment sharing this many consecutive words with training text is dropped
@@ -168,16 +169,12 @@ def training_texts(folder: str | Path):
     if not files:
         raise ConfigError(f"in2_probe exclude: {folder} is not a raft.generate output folder (no train.jsonl / test.jsonl)")
     for path in files:
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    # `messages` repeats `prompt` + `completion` (the long context twice): read it once
-                    yield from _strings({k: v for k, v in row.items() if k != "messages"} if "prompt" in row else row)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"in2_probe exclude: {path} line {number} is not JSON ({e.msg})") from None
+        try:
+            for row in iter_jsonl(path):
+                # `messages` repeats `prompt` + `completion` (the long context twice): read it once
+                yield from _strings({k: v for k, v in row.items() if k != "messages"} if "prompt" in row else row)
+        except ConfigError as e:
+            raise ConfigError(f"in2_probe exclude: {e}") from None
 
 
 def training_overlap(segments: list[str], training: Any, n: int = OVERLAP_WORDS) -> set[int]:
