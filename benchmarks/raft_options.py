@@ -17,7 +17,10 @@ Per seed (the generate seed and the training seed alike) it runs the README's co
 - evaluation: every adapter on the default run's test split (the same questions for all), with
   ``raft_domain`` (F1 with the oracle in view / without it) and ``raft_domain_retrieval`` (BM25, k=4);
   the default and the unanswerable adapters also on the unanswerable run's test split, for the decline
-  rates (declined on unanswerable rows; wrongly declined on answerable ones).
+  rates (declined on unanswerable rows; wrongly declined on answerable ones);
+- epochs: ``train.reshuffle_documents`` keeps the generated order in the first epoch, so at the steps
+  above (less than one epoch) it changes nothing; a pair of two-epoch runs on the default data, with and
+  without it (``--epoch-seeds``), measures it.
 """
 
 from __future__ import annotations
@@ -69,6 +72,21 @@ def stages(out: Path, args: argparse.Namespace) -> list[tuple[str, str, list[str
                 found.append((block, f"{option}_decline_{seed}", [
                     *ev, "recipe=eval_domain", f"data={out / f'unanswerable_{seed}'}", f"adapter={adapter}",
                     f"output={out / f'eval/{option}_decline_{seed}'}", f"label=RAFT {option}"]))
+    # reshuffle changes nothing within the first epoch (it keeps the generated order there): a longer run,
+    # two epochs over the default data, with and without it
+    for seed in args.epoch_seeds:
+        for option, train in (("default", []), ("reshuffle", ["train.reshuffle_documents=true"])):
+            adapter = out / f"ft_{option}_2ep_{seed}"
+            found.append((f"epochs{seed}", f"{option}_2ep_finetune_{seed}", [
+                "python", "-m", "raft.finetune", "recipe=smollm2_cpu", f"model={model}", f"data={out / f'default_{seed}'}",
+                f"output={adapter}", "train.max_steps=-1", "train.num_train_epochs=2", f"seed={seed}", "train.eval_steps=0.5",
+                "train.save_steps=0.5", *train]))
+            found.append((f"epochs{seed}", f"{option}_2ep_oracle_{seed}", [
+                *ev, "recipe=eval_domain", f"data={out / f'default_{seed}'}", f"adapter={adapter}",
+                f"output={out / f'eval/{option}_2ep_{seed}'}", f"label=RAFT {option}, 2 epochs"]))
+            found.append((f"epochs{seed}", f"{option}_2ep_retrieval_{seed}", [
+                *ev, "recipe=eval_domain_retrieval", f"data={out / f'default_{seed}'}", "retrieval_k=4", f"adapter={adapter}",
+                f"output={out / f'eval/{option}_2ep_retrieval_{seed}'}", f"label=RAFT {option}, 2 epochs"]))
     return found
 
 
@@ -95,10 +113,11 @@ def table(stored: dict) -> str:
                ("declines answerable", "decline", "raft_domain", "decline_answerable")]
     lines = ["| option | " + " | ".join(c[0] for c in columns) + " | train s (mean) |",
              "|---|" + "---|" * (len(columns) + 1)]
-    for option in OPTIONS:
+    rows = [*OPTIONS, *(f"{o}_2ep" for o in ("default", "reshuffle") if any(k.startswith(f"{o}_2ep_") for k in stored.get("stages", {})))]
+    for option in rows:
         cells = []
         for _, stage, task, metric in columns:
-            if stage == "decline" and option not in ("default", "unanswerable"):
+            if stage == "decline" and option not in ("default", "unanswerable"):  # no decline run for it
                 cells.append("")
                 continue
             cells.append(cell([value(stored, f"{option}_{stage}_{s}", task, metric) for s in seeds]))
@@ -117,7 +136,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="LoRA steps of every fine-tuning run (one row each)")
     parser.add_argument("--unanswerable-share", type=float, default=0.2, help="raft.unanswerable_share of that option")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="generation budget (the teacher's answers are ~60 tokens)")
-    parser.add_argument("--only", help="one seed's stages, e.g. seed1")
+    parser.add_argument("--epoch-seeds", type=int, nargs="*", default=[1],
+                        help="seeds of the two-epoch default / reshuffle pair (reshuffle acts from the second epoch on)")
+    parser.add_argument("--only", help="one block of stages, e.g. seed1 or epochs1")
     parser.add_argument("--redo", action="store_true", help="run stored stages again")
     parser.add_argument("--table", action="store_true", help="print the table from the stored results and stop")
     args = parser.parse_args()
