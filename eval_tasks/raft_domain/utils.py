@@ -46,6 +46,7 @@ from raft.eval_tasks.common import as_test_split, data_source, require_columns
 from raft.eval_tasks.common import mean_where as mean_where  # the yaml's per-split aggregation
 
 from raft.config import ConfigError
+from raft.kinds.raft.evaluation import POSITIONS  # f1_pos0 ... f1_pos19: raft_domain.yaml's static list
 from raft.kinds.raft.retrieval import Retriever as Retriever  # the training side's retriever too
 from raft.metrics import declines, score
 from raft.prompts import student_prompt
@@ -59,8 +60,6 @@ DEFAULT_K = 4
 CHUNKS_FILE = "chunks.jsonl"
 REQUIRED = ("question", "documents", "final_answer")
 KEEP = ("id", "question", "documents", "final_answer", "oracle_index", "chunk_id", "source")
-POSITIONS = 20  # f1_pos0 ... f1_pos19: the static metric list of raft_domain.yaml
-
 
 # --------------------------------------------------------------------------------------------------
 # the test split

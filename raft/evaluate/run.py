@@ -263,6 +263,14 @@ def write_results(results: dict[str, Any], cfg: EvaluateConfig) -> Path:
     return path
 
 
+def print_scores(task: str, metrics: dict[str, Any]) -> None:
+    """The line printed for an F1 task: f1 / em / answer_found, then the kinds' shown metrics it has."""
+    shown = ", ".join(
+        f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + shown_metrics() if f"{m},none" in metrics
+    )
+    print(f"{task}: {shown}")
+
+
 def main(cfg: EvaluateConfig) -> Path:
     """Evaluate, write the result folder, print the metrics per task (a kind's task: its own printout),
     then let each kind write its files (e.g. bio_needle's cost table)."""
@@ -275,11 +283,8 @@ def main(cfg: EvaluateConfig) -> Path:
         kind = kind_of_task(task)
         if kind and kind.show:
             kind.show(task, metrics, list(samples.get(task) or []))
-            continue
-        shown = ", ".join(
-            f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + shown_metrics() if f"{m},none" in metrics
-        )
-        print(f"{task}: {shown}")
+        else:
+            print_scores(task, metrics)
     print(f"results: {path}")
     for kind in task_kinds():
         if kind.finish:

@@ -83,7 +83,7 @@ def reshuffle_train(cfg: FinetuneConfig, tokenizer: Any, raw: Any, train: Any, s
     epochs = passes(cfg, len(train), world_size)
     copies, moved = [train], sum(is_student_prompt(row) for row in raw)
     for epoch in range(1, epochs):
-        rows, moved = epoch_rows(raw, cfg.seed, epoch)
+        rows, _ = epoch_rows(raw, cfg.seed, epoch)  # its RAFT rows: `moved`, the same in every copy
         fitted, _ = fit_split(rows, tokenizer, t.max_length, t.overlong, f"train epoch {epoch}")
         if fitted is not None:
             copies.append(fitted)

@@ -59,13 +59,9 @@ def show_scores(task: str, metrics: dict[str, Any], samples: list[dict[str, Any]
     """The line ``raft.evaluate`` prints for an F1 task (f1 / em / answer_found, then the shown metrics
     the task has), then "f1 by oracle position: 0 0.5000, ..." for the indices that have a value."""
     from raft.evaluate.logged import show
-    from raft.evaluate.plugins import shown_metrics
-    from raft.evaluate.run import METRICS
+    from raft.evaluate.run import print_scores
 
-    shown = ", ".join(
-        f"{m} {show(metrics[f'{m},none'])}" for m in METRICS + shown_metrics() if f"{m},none" in metrics
-    )
-    print(f"{task}: {shown}")
+    print_scores(task, metrics)
     positions = [(i, metrics.get(f"f1_pos{i},none")) for i in range(POSITIONS)]
     known = [f"{i} {show(v)}" for i, v in positions if show(v) != "—"]
     if known:
