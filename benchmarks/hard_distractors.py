@@ -29,8 +29,7 @@ from pathlib import Path
 from common import RESULTS, SHARED_DOCS, machine, write_result
 
 from raft.config import load_config
-
-HARD_EXTRA = 8
+from raft.kinds.raft.distractors import HARD_EXTRA  # the candidates the run draws from
 
 
 def main() -> None:
